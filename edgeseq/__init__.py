@@ -1,0 +1,42 @@
+"""edgeseq: CNN → sequence → RNN image models from PyTorch training to the edge.
+
+Importing ``edgeseq`` never imports torch: the heavy entry points are re-exported lazily
+(PEP 562), so ``edgeseq.runtime`` works with the base install alone.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+__version__ = "0.1.0"
+
+# public name -> module that defines it; imported on first access
+_LAZY = {
+    "Predictor": "edgeseq.runtime",
+    "load_config": "edgeseq.config",
+    "ExperimentConfig": "edgeseq.config",
+    "build_model": "edgeseq.nn",
+    "ImageSequenceModel": "edgeseq.nn",
+    "train": "edgeseq.train",
+    "evaluate_checkpoint": "edgeseq.train",
+    "load_checkpoint": "edgeseq.checkpoint",
+    "export_onnx": "edgeseq.export",
+    "export_checkpoint": "edgeseq.export",
+    "check_parity": "edgeseq.parity",
+    "optimize": "edgeseq.optimize",
+    "bench": "edgeseq.bench",
+    "run_pipeline": "edgeseq.pipeline",
+}
+
+__all__ = ["__version__", *_LAZY]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'edgeseq' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

@@ -1,0 +1,105 @@
+"""The contract between export and runtime: edgeseq's keys in an ONNX model's ``metadata_props``.
+
+Every value is a JSON string under an ``edgeseq.*`` key. The exporter writes them with
+:meth:`ModelMetadata.to_props`; the runtime reads them with :meth:`ModelMetadata.from_props`
+and needs nothing else to preprocess inputs and decode outputs.
+
+Conventions:
+    * classification: output ``logits`` is ``(batch, num_classes)``, class ``i`` is ``labels[i]``.
+    * ctc: output ``logits`` is ``(batch, time, len(alphabet) + 1)``; index ``blank_index`` (0) is the
+      CTC blank and index ``i + 1`` is ``alphabet[i]``.
+    * an optional ``probabilities`` output is the softmax of ``logits`` over the class axis.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from edgeseq.errors import ModelFileError
+
+PREFIX = "edgeseq."
+FORMAT_VERSION = 1
+TASKS = ("classification", "ctc")
+
+
+@dataclass
+class InputSpec:
+    """The graph input: its name, layout, dtype and which axes are dynamic."""
+
+    name: str = "images"
+    layout: str = "NCHW"  # "NCHW" float input, or "NHWC" uint8 pixels when preprocessing is in the graph
+    dtype: str = "float32"  # "float32" or "uint8"
+    dynamic_axes: dict[str, str] = field(default_factory=lambda: {"0": "batch"})  # axis index -> symbolic name
+
+
+@dataclass
+class OutputSpec:
+    """Names of the graph outputs edgeseq produced."""
+
+    logits: str = "logits"
+    probabilities: str | None = None
+
+
+@dataclass
+class ModelMetadata:
+    """Everything the runtime needs to use an edgeseq ONNX model."""
+
+    task: str = "classification"
+    labels: list[str] = field(default_factory=list)  # classification
+    alphabet: str = ""  # ctc
+    blank_index: int = 0  # ctc
+    preprocess: dict[str, Any] = field(default_factory=dict)  # PreprocessConfig fields + "in_graph"
+    input: InputSpec = field(default_factory=InputSpec)
+    outputs: OutputSpec = field(default_factory=OutputSpec)
+    version: str = ""  # edgeseq version that exported the model
+    format_version: int = FORMAT_VERSION
+    source_sha256: str = ""  # sha256 of the checkpoint the model came from ("" when exported from a module)
+    metrics: dict[str, Any] = field(default_factory=dict)  # training/evaluation metrics of the source checkpoint
+    model: dict[str, Any] = field(default_factory=dict)  # the architecture config, for the record
+    exporter: dict[str, Any] = field(default_factory=dict)  # exporter path, opset, torch version
+
+    def __post_init__(self) -> None:
+        if self.task not in TASKS:
+            raise ModelFileError(f"edgeseq.task: got {self.task!r}; expected one of {', '.join(TASKS)}")
+
+    @property
+    def num_classes(self) -> int:
+        """Width of the class axis of ``logits``."""
+        return len(self.alphabet) + 1 if self.task == "ctc" else len(self.labels)
+
+    def to_props(self) -> dict[str, str]:
+        """Serialise to ``{"edgeseq.<field>": json}`` for ``ModelProto.metadata_props``."""
+        return {PREFIX + key: json.dumps(value, sort_keys=True) for key, value in asdict(self).items()}
+
+    @classmethod
+    def from_props(cls, props: dict[str, str]) -> ModelMetadata:
+        """Parse the ``edgeseq.*`` entries of a model's metadata.
+
+        Raises:
+            ModelFileError: the model has no edgeseq metadata, or it is malformed.
+        """
+        ours = {k[len(PREFIX) :]: v for k, v in props.items() if k.startswith(PREFIX)}
+        if "task" not in ours:
+            raise ModelFileError(
+                "the model has no edgeseq metadata (edgeseq.task, edgeseq.preprocess, labels); "
+                "export it with `edgeseq export`, or call run() with an already preprocessed array"
+            )
+        known = set(cls.__dataclass_fields__)
+        kwargs: dict[str, Any] = {}
+        for key, raw in ours.items():
+            if key not in known:
+                continue  # written by a newer edgeseq: ignore rather than refuse
+            try:
+                kwargs[key] = json.loads(raw)
+            except json.JSONDecodeError:
+                raise ModelFileError(f"edgeseq.{key}: metadata value is not valid JSON") from None
+        try:
+            if "input" in kwargs:
+                kwargs["input"] = InputSpec(**kwargs["input"])
+            if "outputs" in kwargs:
+                kwargs["outputs"] = OutputSpec(**kwargs["outputs"])
+            return cls(**kwargs)
+        except TypeError as exc:
+            raise ModelFileError(f"edgeseq metadata is malformed: {exc}") from None
