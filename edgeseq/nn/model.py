@@ -1,0 +1,222 @@
+"""The CNN -> sequencer -> RNN -> head model and its factory, :func:`build_model`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+from edgeseq.config import ModelConfig, PreprocessConfig
+from edgeseq.errors import ConfigError
+from edgeseq.nn.backbones import BACKBONES, Backbone, check_backbone_args
+from edgeseq.nn.heads import HEADS, Head
+from edgeseq.nn.rnns import RNNS, SequenceRNN
+from edgeseq.nn.sequencers import SEQUENCERS, Sequencer
+
+
+class ImageSequenceModel(nn.Module):
+    """images (B, C, H, W) float32 -> logits: (B, num_outputs), or (B, T, num_outputs) for CTC.
+
+    Attributes:
+        backbone, sequencer, rnn, head: the four stages.
+        task: ``"ctc"`` when the head is ``ctc``, else ``"classification"``.
+        in_channels: 1 (grayscale) or 3 (RGB), from the preprocessing spec.
+        num_outputs: width of the class axis (for CTC: alphabet size + 1, blank at index 0).
+        input_size: the configured (height, width) of the preprocessing spec.
+        freeze_backbone: backbone weights are frozen (see :meth:`train` and :meth:`forward`).
+        model_cfg, preprocess_cfg: the configs it was built from (``None`` when built by hand).
+    """
+
+    def __init__(
+        self,
+        backbone: Backbone,
+        sequencer: Sequencer,
+        rnn: SequenceRNN,
+        head: Head,
+        *,
+        in_channels: int,
+        num_outputs: int,
+        input_size: tuple[int, int],
+        freeze_backbone: bool = False,
+        model_cfg: ModelConfig | None = None,
+        preprocess_cfg: PreprocessConfig | None = None,
+    ) -> None:
+        super().__init__()
+        self.backbone = backbone
+        self.sequencer = sequencer
+        self.rnn = rnn
+        self.head = head
+        self.task = "ctc" if head.per_timestep else "classification"
+        self.in_channels = in_channels
+        self.num_outputs = num_outputs
+        self.input_size = tuple(input_size)
+        self.model_cfg = model_cfg
+        self.preprocess_cfg = preprocess_cfg
+        self.freeze_backbone = freeze_backbone
+        if freeze_backbone:
+            for p in self.backbone.parameters():
+                p.requires_grad_(False)
+            self.backbone.eval()
+
+    def train(self, mode: bool = True) -> ImageSequenceModel:
+        """Set training mode; a frozen backbone always stays in eval mode (BatchNorm statistics frozen)."""
+        super().train(mode)
+        if self.freeze_backbone:
+            self.backbone.eval()
+        return self
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        """images (B, C, H, W) -> logits (B, num_outputs) or, for CTC, (B, T, num_outputs).
+
+        A frozen backbone runs under ``torch.no_grad()`` in training mode only (to save activation
+        memory); in eval mode, as used for export, the graph stays free of grad-mode switches.
+        """
+        if self.freeze_backbone and self.training:
+            with torch.no_grad():
+                features = self.backbone(images)
+        else:
+            features = self.backbone(images)
+        outputs, h_n = self.rnn(self.sequencer(features))
+        return self.head(outputs, h_n)
+
+    def _size(self, height: int | None, width: int | None) -> tuple[int, int]:
+        return (self.input_size[0] if height is None else height, self.input_size[1] if width is None else width)
+
+    def feature_size(self, height: int | None = None, width: int | None = None) -> tuple[int, int]:
+        """Backbone output (H', W') for an input size (default: the configured size)."""
+        return self.backbone.feature_size(*self._size(height, width))
+
+    def sequence_shape(self, height: int | None = None, width: int | None = None) -> tuple[int, int]:
+        """(T, D) the RNN sees for an input size (default: the configured size)."""
+        fh, fw = self.feature_size(height, width)
+        return self.sequencer.sequence_shape(self.backbone.out_channels, fh, fw)
+
+    def min_input_size(self, min_feature: int = 1) -> tuple[int, int]:
+        """Smallest (height, width) the backbone accepts with at least ``min_feature`` feature cells per axis.
+
+        Only the axis in :meth:`dynamic_input_axes` may differ from :attr:`input_size` at run time (the other
+        is fixed by the RNN input size D). For a dynamic axis exported with ``torch.export`` ask for
+        ``min_feature=2`` (ONNX-TRAPS #6: sizes 0 and 1 are specialised).
+        """
+        return self.backbone.min_input_size(min_feature)
+
+    def dynamic_input_axes(self) -> dict[int, str]:
+        """Input axes that may vary: batch, plus height (rows) or width (columns); channels: batch only."""
+        axes = {0: "batch"}
+        if self.sequencer.image_axis is not None:
+            axes[self.sequencer.image_axis] = self.sequencer.axis_name
+        return axes
+
+    def output_axes(self) -> dict[int, str]:
+        """Output axes that may vary: batch, plus time for CTC when T follows a dynamic image axis."""
+        axes = {0: "batch"}
+        if self.task == "ctc" and self.sequencer.image_axis is not None:
+            axes[1] = "time"
+        return axes
+
+
+def _check_num_outputs(num_outputs: Any) -> None:
+    if isinstance(num_outputs, bool) or not isinstance(num_outputs, int) or num_outputs < 1:
+        raise ConfigError(
+            f"num_outputs: got {num_outputs!r}; expected a positive integer "
+            "(number of labels, or alphabet size + 1 for ctc)"
+        )
+
+
+def _check_feature_size(name: str, backbone: Backbone, pre: PreprocessConfig) -> tuple[int, int]:
+    """Refuse input sizes that leave the feature map empty; returns (H', W') at the configured size."""
+    min_h, min_w = backbone.min_input_size()
+    fh, fw = backbone.feature_size(pre.height, pre.width)
+    where = f"with backbone {name!r} (reduction {backbone.reduction[0]}x{backbone.reduction[1]})"
+    if fh < 1:
+        raise ConfigError(
+            f"preprocess.height: {pre.height} gives a feature map of 0 rows {where}; expected height >= {min_h}"
+        )
+    if fw < 1:
+        raise ConfigError(
+            f"preprocess.width: {pre.width} gives a feature map of 0 columns {where}; expected width >= {min_w}"
+        )
+    if pre.resize == "height" and backbone.feature_size(pre.height, pre.min_width)[1] < 1:
+        raise ConfigError(
+            f"preprocess.min_width: {pre.min_width} gives a feature map of 0 columns {where}; "
+            f"expected min_width >= {min_w}"
+        )
+    return fh, fw
+
+
+def build_model(model_cfg: ModelConfig, preprocess_cfg: PreprocessConfig, num_outputs: int) -> ImageSequenceModel:
+    """Build the model a config describes.
+
+    Args:
+        model_cfg: architecture (backbone, sequencer, rnn, head, sizes).
+        preprocess_cfg: the input spec (height, width, color -> 1 or 3 channels).
+        num_outputs: width of the class axis: number of labels, or ``len(alphabet) + 1`` for ctc
+            (the blank is index 0).
+
+    Returns:
+        An :class:`ImageSequenceModel` in training mode.
+
+    Raises:
+        ConfigError: unknown component names, unknown ``backbone_args``, an input too small for the
+            backbone, ``step`` larger than the sequence axis, RNN dropout with one layer, missing
+            pretrained weights (offline), or ``num_outputs < 1``.
+        ModelFileError: ``weights_path`` is not a matching weights-only state_dict.
+    """
+    _check_num_outputs(num_outputs)
+    for kind, registry, name in (
+        ("backbone", BACKBONES, model_cfg.backbone),
+        ("sequencer", SEQUENCERS, model_cfg.sequencer),
+        ("rnn", RNNS, model_cfg.rnn),
+        ("head", HEADS, model_cfg.head),
+    ):
+        if name not in registry:
+            raise ConfigError(f"model.{kind}: {registry.unknown_message(name)}")
+    if not isinstance(model_cfg.backbone_args, dict):
+        raise ConfigError(f"model.backbone_args: got {model_cfg.backbone_args!r}; expected a table")
+
+    builder = BACKBONES.get(model_cfg.backbone)
+    check_backbone_args(model_cfg.backbone, builder, model_cfg.backbone_args)
+    backbone = builder(preprocess_cfg.channels, model_cfg.pretrained, model_cfg.weights_path, **model_cfg.backbone_args)
+    fh, fw = _check_feature_size(model_cfg.backbone, backbone, preprocess_cfg)
+
+    sequencer = SEQUENCERS.get(model_cfg.sequencer)(model_cfg.step)
+    axis_length = sequencer.axis_length(backbone.out_channels, fh, fw)
+    if model_cfg.step > axis_length:
+        raise ConfigError(
+            f"model.step: got {model_cfg.step} but the feature map has {axis_length} {model_cfg.sequencer} at "
+            f"{preprocess_cfg.height}x{preprocess_cfg.width} with backbone {model_cfg.backbone!r}; "
+            f"expected step <= {axis_length}"
+        )
+    _, features = sequencer.sequence_shape(backbone.out_channels, fh, fw)
+
+    rnn = RNNS.get(model_cfg.rnn)(
+        features, model_cfg.hidden_size, model_cfg.num_layers, model_cfg.bidirectional, model_cfg.dropout
+    )
+    head = HEADS.get(model_cfg.head)(rnn.out_features, num_outputs, rnn.directions)
+    return ImageSequenceModel(
+        backbone,
+        sequencer,
+        rnn,
+        head,
+        in_channels=preprocess_cfg.channels,
+        num_outputs=num_outputs,
+        input_size=(preprocess_cfg.height, preprocess_cfg.width),
+        freeze_backbone=model_cfg.freeze_backbone,
+        model_cfg=model_cfg,
+        preprocess_cfg=preprocess_cfg,
+    )
+
+
+def tiny_model_config(**overrides: Any) -> ModelConfig:
+    """A tiny smallcnn model config for tests (timm-style test variant): 4/8 channels, hidden size 8.
+
+    Keyword arguments override :class:`~edgeseq.config.ModelConfig` fields.
+    """
+    fields: dict[str, Any] = {
+        "backbone": "smallcnn",
+        "backbone_args": {"channels": [4, 8], "pools": [[2, 2], [2, 2]]},
+        "hidden_size": 8,
+    }
+    fields.update(overrides)
+    return ModelConfig(**fields)
