@@ -1,0 +1,29 @@
+"""``edgeseq evaluate CHECKPOINT [--split test]``."""
+
+from __future__ import annotations
+
+import argparse
+
+from edgeseq.cli.common import print_json
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("evaluate", help="evaluate a checkpoint on its data", description="Evaluate a checkpoint "
+                       "on a split of the data its recipe names (the same split as in training).")
+    p.add_argument("checkpoint", help="best.pt / last.pt, or a run folder")
+    p.add_argument("--split", default="test", choices=("train", "val", "test"))
+    p.add_argument("--batch-size", type=int, default=128)
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from edgeseq.train import evaluate_checkpoint
+
+    metrics = evaluate_checkpoint(args.checkpoint, args.split, args.batch_size)
+    if args.json:
+        print_json(metrics)
+    else:
+        for key, value in metrics.items():
+            print(f"{key:>12}  {value:.4f}" if isinstance(value, float) else f"{key:>12}  {value}")
+    return 0

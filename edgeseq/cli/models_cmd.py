@@ -1,0 +1,20 @@
+"""``edgeseq models``: the registered components (backbones, sequencers, RNNs, heads)."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("models", help="list registered backbones, sequencers, RNNs and heads")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from edgeseq.nn import BACKBONES, HEADS, RNNS, SEQUENCERS
+
+    for title, registry in (("backbones", BACKBONES), ("sequencers", SEQUENCERS), ("rnns", RNNS), ("heads", HEADS)):
+        print(f"{title}:")
+        for name in registry.names():
+            print(f"  {name:<20} {registry.describe(name)}")
+    return 0

@@ -1,0 +1,45 @@
+"""``edgeseq train RECIPE.toml --out DIR`` (also under ``torchrun -m edgeseq train``)."""
+
+from __future__ import annotations
+
+import argparse
+
+from edgeseq.cli.common import add_set_option, print_json
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "train",
+        help="train a model from a recipe",
+        description="Train a CNN→sequence→RNN model from a TOML recipe. Writes best.pt, last.pt, metrics.jsonl "
+        "and summary.json to --out. Runs under torchrun for DistributedDataParallel.",
+    )
+    p.add_argument("recipe", nargs="?", help="recipe TOML (optional with --resume: the run's own config is used)")
+    p.add_argument("--out", "-o", required=True, help="run folder for checkpoints and logs")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out from its last.pt")
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+    add_set_option(p)
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from edgeseq.config import apply_overrides, config_from_dict, load_config
+    from edgeseq.errors import ConfigError
+
+    if args.recipe:
+        cfg = load_config(args.recipe, args.overrides)
+    elif args.resume:
+        from edgeseq.checkpoint import load_checkpoint
+
+        ckpt = load_checkpoint(Path(args.out) / "last.pt")
+        cfg = config_from_dict(apply_overrides(ckpt["config"], args.overrides))
+    else:
+        raise ConfigError("train: expected a recipe TOML (or --resume with --out pointing at an earlier run)")
+    from edgeseq.train import train
+
+    result = train(cfg, args.out, resume=args.resume)
+    if args.json:
+        print_json(result.to_json())
+    return 0

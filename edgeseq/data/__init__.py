@@ -1,0 +1,63 @@
+"""Datasets built from a config: digits (bundled), image folders, synthetic and real text lines.
+
+Every dataset preprocesses with :func:`edgeseq.runtime.preprocess.preprocess_image`, the same code
+the runtime uses, so a deployed model sees exactly what it was trained on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from torch.utils.data import Dataset, Subset
+
+from edgeseq.config import ExperimentConfig
+from edgeseq.data.splits import split_indices
+
+
+@dataclass
+class DataSplits:
+    """Train/val/test datasets plus what the model needs to know about the targets.
+
+    Items are ``(image tensor (C, H, W) float32, target)``: an int class index for classification,
+    the text (str) for CTC, whose images vary in width and need :attr:`collate_fn`.
+    """
+
+    train: Dataset
+    val: Dataset
+    test: Dataset
+    task: str  # "classification" | "ctc"
+    labels: list[str]
+    alphabet: str = ""
+    collate_fn: Callable[[list[Any]], Any] | None = None
+
+    @property
+    def num_outputs(self) -> int:
+        """Width of the model's class axis (alphabet + CTC blank, or the number of labels)."""
+        return len(self.alphabet) + 1 if self.task == "ctc" else len(self.labels)
+
+
+def build_datasets(cfg: ExperimentConfig) -> DataSplits:
+    """Build the train/val/test splits a recipe asks for (deterministic for ``data.split_seed``)."""
+    data = cfg.data
+    if data.dataset == "digits":
+        from edgeseq.data.digits import DIGIT_LABELS, load_digits_uint8
+        from edgeseq.data.images import ArrayImageDataset
+
+        pixels, targets = load_digits_uint8()
+        full = ArrayImageDataset(pixels, targets, cfg.preprocess)
+        train, val, test = split_indices(len(full), data.val_fraction, data.test_fraction, data.split_seed, targets)
+        return DataSplits(Subset(full, train), Subset(full, val), Subset(full, test), "classification", DIGIT_LABELS)
+    if data.dataset == "folder":
+        from edgeseq.data.images import ImageFileDataset, scan_image_folder
+
+        paths, targets, classes = scan_image_folder(data.root)
+        full = ImageFileDataset(paths, targets, cfg.preprocess)
+        train, val, test = split_indices(len(full), data.val_fraction, data.test_fraction, data.split_seed, targets)
+        return DataSplits(Subset(full, train), Subset(full, val), Subset(full, test), "classification", classes)
+    # text lines: synthetic ("textlines") or a folder with labels.tsv ("lines")
+    from edgeseq.data.textlines import collate_textlines, text_splits
+
+    train, val, test, alphabet = text_splits(cfg)
+    return DataSplits(train, val, test, "ctc", [], alphabet, collate_textlines)
