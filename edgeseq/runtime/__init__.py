@@ -1,0 +1,43 @@
+"""The torch-free runtime: load an edgeseq ONNX model and predict, with the base install only.
+
+Imports numpy, onnxruntime, Pillow and the standard library, never torch. Names are loaded on
+first access (PEP 562), so ``edgeseq.runtime.metadata`` and ``edgeseq.runtime.preprocess`` stay
+cheap to import for the training side, which does not need onnxruntime.
+
+Example::
+
+    from edgeseq.runtime import Predictor
+
+    predictor = Predictor("models/digits-rows-lstm.onnx")  # providers="auto", threads = physical cores
+    result = predictor.predict("digit.png", top_k=3)
+    print(result.label, result.score, result.top_k)
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_LAZY = {
+    "Predictor": "edgeseq.runtime.predictor",
+    "Prediction": "edgeseq.runtime.results",
+    "TextPrediction": "edgeseq.runtime.results",
+    "SessionConfig": "edgeseq.runtime.session",
+    "physical_cores": "edgeseq.runtime.session",
+    "usable_cpus": "edgeseq.runtime.session",
+    "cuda_available": "edgeseq.runtime.session",
+    "ModelMetadata": "edgeseq.runtime.metadata",
+    "preprocess_image": "edgeseq.runtime.preprocess",
+}
+
+__all__ = sorted(_LAZY)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'edgeseq.runtime' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)
