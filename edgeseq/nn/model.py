@@ -101,6 +101,20 @@ class ImageSequenceModel(nn.Module):
         """
         return self.backbone.min_input_size(min_feature)
 
+    def export_min_input_size(self) -> tuple[int, int]:
+        """Smallest (height, width) to declare for dynamic axes when exporting with ``torch.export``.
+
+        On the dynamic axis the feature map keeps at least ``max(2, step + 1)`` cells, so both it and the
+        sequence length T stay >= 2 (``torch.export`` specialises sizes 0 and 1, ONNX-TRAPS #6; ResNet-18
+        gives 33, not 32). A fixed axis returns the configured size, the only one the model accepts.
+        """
+        size = list(self.input_size)
+        axis = self.sequencer.image_axis
+        if axis is not None:
+            min_feature = max(2, self.sequencer.step + 1)
+            size[axis - 2] = self.backbone.min_input_size(min_feature)[axis - 2]
+        return size[0], size[1]
+
     def dynamic_input_axes(self) -> dict[int, str]:
         """Input axes that may vary: batch, plus height (rows) or width (columns); channels: batch only."""
         axes = {0: "batch"}

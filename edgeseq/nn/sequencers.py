@@ -10,6 +10,12 @@ with Python ints read from ``.shape`` — so batch and the sequence axis stay dy
 Within a timestep the features are ordered channel-major, exactly like
 ``fm[:, :, i, :].reshape(B, -1)`` (rows), ``fm[:, :, :, i].reshape(B, -1)`` (columns) and
 ``fm[:, i].reshape(B, -1)`` (channels).
+
+``.contiguous()`` before ``flatten`` costs nothing extra (flattening a permuted tensor copies anyway) and
+keeps ``torch.export`` from emitting an unprovable stride guard on a dynamic, step-sliced width
+(measured on torch 2.14: ``columns`` with ``step=2`` failed with a constraint violation without it).
+With ``torch.export`` a dynamic sequence axis must also keep T >= 2 (sizes 1 are specialised,
+ONNX-TRAPS #6): at least ``max(2, step + 1)`` feature rows/columns.
 """
 
 from __future__ import annotations
@@ -65,7 +71,7 @@ class RowSequencer(Sequencer):
         """(B, C, H', W') -> (B, ceil(H'/step), C·W')."""
         if self.step > 1:
             fm = fm[:, :, :: self.step, :]
-        return fm.permute(0, 2, 1, 3).flatten(2)
+        return fm.permute(0, 2, 1, 3).contiguous().flatten(2)
 
     def sequence_shape(self, channels: int, h: int, w: int) -> tuple[int, int]:
         """(T, D) = (ceil(h/step), channels·w)."""
@@ -86,7 +92,7 @@ class ColumnSequencer(Sequencer):
         """(B, C, H', W') -> (B, ceil(W'/step), C·H')."""
         if self.step > 1:
             fm = fm[:, :, :, :: self.step]
-        return fm.permute(0, 3, 1, 2).flatten(2)
+        return fm.permute(0, 3, 1, 2).contiguous().flatten(2)
 
     def sequence_shape(self, channels: int, h: int, w: int) -> tuple[int, int]:
         """(T, D) = (ceil(w/step), channels·h)."""
