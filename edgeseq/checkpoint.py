@@ -56,6 +56,7 @@ def load_checkpoint(path: str | Path, map_location: str = "cpu") -> dict[str, An
         ModelFileError: missing, not a checkpoint, unsafe, or not an edgeseq checkpoint.
     """
     import pickle
+    import zipfile
 
     import torch
 
@@ -69,6 +70,8 @@ def load_checkpoint(path: str | Path, map_location: str = "cpu") -> dict[str, An
             raise ModelFileError(f"checkpoint folder {str(path)!r} has no best.pt or last.pt")
     if not path.is_file():
         raise ModelFileError(f"checkpoint {str(path)!r} not found; expected a .pt file written by `edgeseq train`")
+    if not zipfile.is_zipfile(path):  # torch.save has written zip archives since 1.6; edgeseq always does
+        raise ModelFileError(f"cannot read checkpoint {str(path)!r}: not a zip archive written by torch.save")
     try:
         ckpt = torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as exc:
