@@ -16,7 +16,10 @@ Example::
 from __future__ import annotations
 
 import importlib
+from pathlib import Path
 from typing import Any
+
+from edgeseq.errors import ModelFileError
 
 _LAZY = {
     "Predictor": "edgeseq.runtime.predictor",
@@ -30,7 +33,22 @@ _LAZY = {
     "preprocess_image": "edgeseq.runtime.preprocess",
 }
 
-__all__ = sorted(_LAZY)
+__all__ = sorted([*_LAZY, "reference_model"])
+
+REFERENCE_MODEL = "digits-rows-lstm.onnx"
+
+
+def reference_model() -> Path:
+    """Path of the shipped digits model: the installed copy (package data), else the source checkout's.
+
+    Raises:
+        ModelFileError: neither copy exists.
+    """
+    package = Path(__file__).resolve().parent.parent
+    for candidate in (package / "assets" / REFERENCE_MODEL, package.parent / "models" / REFERENCE_MODEL):
+        if candidate.is_file():
+            return candidate
+    raise ModelFileError(f"the shipped model {REFERENCE_MODEL} is not in {package / 'assets'} nor in models/")
 
 
 def __getattr__(name: str) -> Any:

@@ -1,0 +1,119 @@
+"""``edgeseq predict``: run an exported model on image files or folders (torch-free)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+# Extensions Pillow reads out of the box; a folder argument expands to these files.
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
+CHUNK = 256  # images predicted (and printed) at a time, so a large folder streams instead of piling up
+
+
+def add_parser(subparsers) -> None:
+    """Register ``edgeseq predict``."""
+    parser = subparsers.add_parser(
+        "predict",
+        help="classify images / read text lines with an exported ONNX model (no torch needed)",
+        description="Run an edgeseq ONNX model on images. Folders expand to the image files directly "
+        f"inside them ({', '.join(IMAGE_EXTENSIONS)}), sorted by name.",
+    )
+    parser.add_argument("model", help="the .onnx model (with edgeseq metadata)")
+    parser.add_argument("inputs", nargs="+", metavar="IMAGE_OR_DIR", help="image files and/or folders of images")
+    parser.add_argument("--top-k", type=int, default=3, help="classes listed per image (classification; default 3)")
+    parser.add_argument("--json", action="store_true", help="print one JSON object per image (JSON lines)")
+    parser.add_argument(
+        "--providers", choices=("auto", "cpu", "cuda"), default="auto", help="execution provider (default auto)"
+    )
+    parser.add_argument("--threads", type=int, default=None, help="intra-op threads (default: physical cores)")
+    parser.add_argument("--batch-size", type=int, default=32, help="images per inference call (default 32)")
+    parser.set_defaults(func=run)
+
+
+def expand_inputs(inputs: list[str]) -> list[Path]:
+    """Files as given; folders → their image files (not recursive), sorted by name.
+
+    Raises:
+        InputError: a path does not exist, or a folder holds no image files.
+    """
+    from edgeseq.errors import InputError
+
+    files: list[Path] = []
+    for text in inputs:
+        path = Path(text)
+        if path.is_dir():
+            found = sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS)
+            if not found:
+                raise InputError(f"folder {text!r} has no image files; expected {', '.join(IMAGE_EXTENSIONS)}")
+            files.extend(found)
+        elif path.is_file():
+            files.append(path)
+        else:
+            raise InputError(f"image {text!r} not found; expected an image file or a folder of images")
+    return files
+
+
+def run(args: argparse.Namespace) -> int:
+    """Predict and print a table or JSON lines; returns the exit code."""
+    from edgeseq.errors import ConfigError
+    from edgeseq.runtime import Predictor
+
+    if args.top_k < 1:
+        raise ConfigError(f"--top-k: got {args.top_k}; expected a positive integer")
+    files = expand_inputs(args.inputs)
+    predictor = Predictor(args.model, providers=args.providers, threads=args.threads, batch_size=args.batch_size)
+    # predict() raises the one-line "no edgeseq metadata" error before anything is printed
+    table = None if args.json else _Table(predictor.task or "", sys.stdout)
+    for start in range(0, len(files), CHUNK):
+        chunk = files[start : start + CHUNK]
+        for path, result in zip(chunk, predictor.predict(chunk, top_k=args.top_k)):
+            if table is None:
+                print(json.dumps({"file": str(path), **result.to_json()}), flush=False)
+            else:
+                table.row(str(path), result)
+    if table is not None:
+        table.close()
+    print(f"{len(files)} image(s), providers: {', '.join(predictor.providers)}", file=sys.stderr)
+    return 0
+
+
+class _Table:
+    """A plain-text table, column widths taken from the first chunk so rows can stream."""
+
+    def __init__(self, task: str, out) -> None:
+        self.task = task
+        self.out = out
+        self.rows: list[list[str]] = []
+        self.widths: list[int] | None = None
+
+    def _cells(self, file: str, result: Any) -> list[str]:
+        if self.task == "ctc":
+            return [file, result.text, f"{result.confidence:.3f}"]
+        top = "  ".join(f"{label}:{score:.3f}" for label, score in result.top_k)
+        return [file, result.label, f"{result.score:.3f}", top]
+
+    def row(self, file: str, result: Any) -> None:
+        self.rows.append(self._cells(file, result))
+        if len(self.rows) >= CHUNK:
+            self._flush()
+
+    def _flush(self) -> None:
+        header = ["file", "text", "confidence"] if self.task == "ctc" else ["file", "label", "score", "top-k"]
+        if self.widths is None:
+            self.widths = [max(len(r[i]) for r in [header, *self.rows]) for i in range(len(header))]
+            self._write(header)
+        for r in self.rows:
+            self._write(r)
+        self.rows = []
+
+    def _write(self, cells: list[str]) -> None:
+        assert self.widths is not None
+        line = "  ".join(c.ljust(w) for c, w in zip(cells[:-1], self.widths)) + "  " + cells[-1]
+        self.out.write(line.rstrip() + "\n")
+
+    def close(self) -> None:
+        self._flush()
+        self.out.flush()

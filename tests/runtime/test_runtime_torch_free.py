@@ -1,0 +1,82 @@
+"""The runtime and `edgeseq predict` work in a Python where importing torch fails."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from runtime_testlib import SHIPPED_MODEL, digits_uint8, run_without_torch, save_pngs
+
+# The shipped model's test accuracy is recorded in its metadata (~0.97+); 100 test-split digits
+# at 0.9 leave room for a few hard ones while a broken preprocessing (chance: 0.1) cannot pass.
+SHIPPED_ACCURACY_FLOOR = 0.9
+
+PREDICT_SCRIPT = """
+import json, sys
+from edgeseq.runtime import Predictor
+predictor = Predictor(sys.argv[1])
+results = predictor.predict(sys.argv[2:], top_k=3)
+assert sys.modules.get("torch") is None and "onnx" not in sys.modules, "the runtime imported torch or onnx"
+print(json.dumps([r.to_json() for r in results]))
+"""
+
+
+def test_runtime_predicts_without_torch_and_agrees_with_torch(tiny_classifier, digit_pngs):
+    import torch
+
+    path, model, pre = tiny_classifier
+    paths, _, pixels = digit_pngs
+    proc = run_without_torch(PREDICT_SCRIPT, str(path), *map(str, paths))
+    assert proc.returncode == 0, proc.stderr
+    results = json.loads(proc.stdout)
+
+    from edgeseq.runtime.preprocess import preprocess_image
+
+    with torch.no_grad():
+        logits = model(torch.from_numpy(np.stack([preprocess_image(p, pre) for p in pixels]))).numpy()
+    assert [r["index"] for r in results] == logits.argmax(1).tolist()
+
+
+def test_blocker_really_blocks_torch():
+    proc = run_without_torch("import torch")
+    assert proc.returncode != 0 and "ModuleNotFoundError" in proc.stderr
+
+
+def test_cli_predict_without_torch(tiny_classifier, digit_pngs):
+    path = tiny_classifier[0]
+    folder = digit_pngs[0][0].parent
+    code = "import sys\nfrom edgeseq.cli import main\nsys.exit(main(sys.argv[1:]))"
+    proc = run_without_torch(code, "predict", str(path), str(folder), "--json", "--top-k", "2")
+    assert proc.returncode == 0, proc.stderr
+    lines = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert [line["file"] for line in lines] == sorted(str(p) for p in digit_pngs[0])
+    assert all(len(line["top_k"]) == 2 for line in lines)
+
+
+def _shipped_or_skip():
+    if not SHIPPED_MODEL.is_file():
+        pytest.skip(f"the shipped model {SHIPPED_MODEL} is not built yet")
+    return SHIPPED_MODEL
+
+
+def shipped_test_digits(tmp_path, count: int = 100):
+    """The first ``count`` digits of the test split the shipped model's recipe holds out, as PNG files."""
+    from edgeseq.data.splits import split_indices
+
+    pixels, labels = digits_uint8()
+    # models/digits-rows-lstm.toml: val_fraction 0.1, test_fraction 0.2, split_seed 0, stratified by label
+    _, _, test = split_indices(len(labels), 0.1, 0.2, 0, labels)
+    pick = np.asarray(test[:count])
+    return save_pngs(pixels[pick], tmp_path / "test-digits"), labels[pick]
+
+
+def test_shipped_model_reads_real_digits_without_torch(tmp_path):
+    model = _shipped_or_skip()
+    paths, labels = shipped_test_digits(tmp_path)
+    proc = run_without_torch(PREDICT_SCRIPT, str(model), *map(str, paths))
+    assert proc.returncode == 0, proc.stderr
+    predicted = [int(r["label"]) for r in json.loads(proc.stdout)]
+    accuracy = float(np.mean(np.asarray(predicted) == labels))
+    assert accuracy >= SHIPPED_ACCURACY_FLOOR, f"accuracy {accuracy:.3f} on {len(labels)} test digits"
