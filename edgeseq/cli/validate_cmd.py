@@ -1,0 +1,87 @@
+"""``edgeseq validate model.onnx --checkpoint CKPT``: PyTorch vs ONNX Runtime parity report."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from edgeseq.cli.common import int_list, print_json, require_file_arg
+
+DEFAULT_SAMPLES = 16  # real test-split images compared besides the random inputs
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    """Register the ``validate`` verb."""
+    p = subparsers.add_parser(
+        "validate",
+        help="compare an ONNX model with its checkpoint (PyTorch vs ONNX Runtime)",
+        description="Run the checkpoint's PyTorch model and the ONNX model on ONNX Runtime (CPU) on random inputs "
+        "(batch sizes, input sizes) and real samples; print a table, write a JSON report; exit 1 over tolerance.",
+    )
+    p.add_argument("model", help="the .onnx file")
+    p.add_argument("--checkpoint", required=True, help="the checkpoint it was exported from")
+    p.add_argument("--report", help="JSON report path (default: <model>.parity.json beside the model)")
+    p.add_argument("--json", action="store_true", help="print the report as JSON instead of the table")
+    p.add_argument(
+        "--samples",
+        type=int,
+        default=DEFAULT_SAMPLES,
+        help=f"real test-split samples to compare (default {DEFAULT_SAMPLES}; 0: random inputs only)",
+    )
+    p.add_argument("--batch-sizes", type=int_list, default=[1, 2, 7], help="batch sizes (default 1,2,7)")
+    p.add_argument("--sizes", type=int_list, help="sizes of the dynamic image axis (default: chosen automatically)")
+    p.set_defaults(func=run)
+
+
+def _real_samples(ckpt: dict, count: int) -> tuple[list, str | None]:
+    """Up to ``count`` test-split items of the checkpoint's data, or ([], why not)."""
+    if count <= 0:
+        return [], "disabled (--samples 0)"
+    try:
+        from edgeseq.config import config_from_dict
+        from edgeseq.data import build_datasets
+
+        splits = build_datasets(config_from_dict(ckpt["config"]))
+        data = splits.test if len(splits.test) else splits.val
+        return [data[i] for i in range(min(count, len(data)))], None
+    except Exception as exc:  # the data may be absent on this machine: random inputs still run
+        return [], f"{type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''}"
+
+
+def run(args: argparse.Namespace) -> int:
+    """Validate; exit 1 (ParityError) when over tolerance."""
+    from pathlib import Path
+
+    from edgeseq.checkpoint import model_from_checkpoint
+    from edgeseq.errors import InputError, ParityError
+    from edgeseq.fileio import sha256_file, write_json_atomic
+    from edgeseq.manifest import manifest_path, update_manifest
+    from edgeseq.parity import check_parity
+
+    require_file_arg(args.model, "ONNX model")
+    require_file_arg(args.checkpoint, "checkpoint")
+    if args.samples < 0:
+        raise InputError(f"--samples: got {args.samples}; expected 0 or more")
+    model, ckpt = model_from_checkpoint(args.checkpoint)
+    samples, why_not = _real_samples(ckpt, args.samples)
+    if why_not and args.samples > 0:
+        print(f"edgeseq validate: note: no real samples ({why_not}); random inputs only", file=sys.stderr)
+    report = check_parity(model, args.model, batch_sizes=tuple(args.batch_sizes), sizes=args.sizes, samples=samples)
+    data = report.to_json()
+    data["checkpoint"] = {"path": ckpt.get("path"), "sha256": sha256_file(ckpt["path"])}
+    data["samples"] = len(samples)
+    report_path = Path(args.report) if args.report else Path(args.model).with_suffix(".parity.json")
+    write_json_atomic(report_path, data)
+    if manifest_path(args.model).is_file():
+        summary = {k: data[k] for k in ("passed", "worst", "tolerances", "sizes", "cases", "checkpoint", "samples")}
+        update_manifest(args.model, parity=summary)
+    if args.json:
+        print_json(data)
+    else:
+        print(report.to_table())
+        print(f"report: {report_path}")
+    if not report.passed:
+        raise ParityError(
+            f"{len(report.failures)} parity problem(s) in {args.model}; first: {report.failures[0]}; see {report_path}"
+        )
+    return 0
