@@ -87,13 +87,23 @@ def spatial_layers(module: nn.Module) -> Iterator[nn.Module]:
         yield from spatial_layers(child)
 
 
-def layer_output_size(layer: nn.Module, h: int, w: int) -> tuple[int, int]:
-    """Output (h, w) of one convolution or pooling layer for an (h, w) input."""
-    kh, kw = _pair(layer.kernel_size)
-    sh, sw = _pair(layer.stride if layer.stride is not None else layer.kernel_size)
-    ph, pw = _pair(layer.padding)
-    dh, dw = _pair(getattr(layer, "dilation", 1))
-    ceil_mode = bool(getattr(layer, "ceil_mode", False))
+_Geometry = tuple[tuple[int, int], tuple[int, int], tuple[int, int], tuple[int, int], bool]
+
+
+def layer_geometry(layer: nn.Module) -> _Geometry:
+    """(kernel, stride, padding, dilation, ceil_mode) of one convolution or pooling layer, as (h, w) pairs."""
+    return (
+        _pair(layer.kernel_size),
+        _pair(layer.stride if layer.stride is not None else layer.kernel_size),
+        _pair(layer.padding),
+        _pair(getattr(layer, "dilation", 1)),
+        bool(getattr(layer, "ceil_mode", False)),
+    )
+
+
+def layer_output_size(geometry: _Geometry, h: int, w: int) -> tuple[int, int]:
+    """Output (h, w) of one convolution or pooling layer (given by its geometry) for an (h, w) input."""
+    (kh, kw), (sh, sw), (ph, pw), (dh, dw), ceil_mode = geometry
     return _out_len(h, kh, sh, ph, dh, ceil_mode), _out_len(w, kw, sw, pw, dw, ceil_mode)
 
 
@@ -115,9 +125,10 @@ class Backbone(nn.Module):
         if not convs:
             raise ValueError("a backbone needs at least one convolution")
         self.out_channels: int = convs[-1].out_channels
+        # the main path's geometry, read once: the body's layers are not replaced after construction
+        self._geometry: list[_Geometry] = [layer_geometry(m) for m in layers]
         rh = rw = 1
-        for layer in layers:
-            sh, sw = _pair(layer.stride if layer.stride is not None else layer.kernel_size)
+        for _, (sh, sw), *_ in self._geometry:
             rh, rw = rh * sh, rw * sw
         self.reduction: tuple[int, int] = (rh, rw)
 
@@ -131,8 +142,8 @@ class Backbone(nn.Module):
         A result of 0 on an axis means the input is too small (PyTorch would raise).
         """
         h, w = height, width
-        for layer in spatial_layers(self.body):
-            h, w = layer_output_size(layer, h, w)
+        for geometry in self._geometry:
+            h, w = layer_output_size(geometry, h, w)
             if h <= 0 or w <= 0:
                 return max(h, 0), max(w, 0)
         return h, w

@@ -129,17 +129,17 @@ SEQUENCERS: Registry[Sequencer] = Registry("sequencer")
 
 @SEQUENCERS.register("rows")
 def rows(step: int = 1) -> Sequencer:
-    """Each feature-map row is a timestep (T = H'/step, D = C·W'); the image height may vary."""
+    """Each feature-map row is a timestep (T = ceil(H'/step), D = C·W'); the image height may vary."""
     return RowSequencer(step)
 
 
 @SEQUENCERS.register("columns")
 def columns(step: int = 1) -> Sequencer:
-    """Each feature-map column is a timestep (T = W'/step, D = C·H'); the image width may vary."""
+    """Each feature-map column is a timestep (T = ceil(W'/step), D = C·H'); the image width may vary."""
     return ColumnSequencer(step)
 
 
 @SEQUENCERS.register("channels")
 def channels(step: int = 1) -> Sequencer:
-    """Each feature map (channel) is a timestep (T = C/step, D = H'·W'); the image size is fixed."""
+    """Each feature map (channel) is a timestep (T = ceil(C/step), D = H'·W'); the image size is fixed."""
     return ChannelSequencer(step)
