@@ -1,0 +1,111 @@
+"""CPU feature detection for choosing INT8 settings (standard library only).
+
+Reads the flags of ``/proc/cpuinfo`` (Linux). VNNI (``avx512_vnni``, ``avx_vnni``) and AMX
+(``amx_int8``) let x86 cores accumulate u8×s8 products without the 16-bit saturation that
+``reduce_range`` guards against; ARM's ``asimddp`` (dot product) plays the same role there.
+The choices follow onnxruntime's own guidance in ``quantize_static``'s docstring (1.32).
+"""
+
+from __future__ import annotations
+
+import platform
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+CPUINFO_PATH = "/proc/cpuinfo"
+_X86 = ("x86_64", "amd64", "i386", "i686")
+_ARM = ("aarch64", "arm64", "armv7l", "armv8l")
+
+
+@dataclass(frozen=True)
+class CpuFeatures:
+    """What the CPU offers for 8-bit inference."""
+
+    arch: str  # "x86_64", "aarch64", ... (platform.machine() unless given)
+    model_name: str = ""
+    avx2: bool = False
+    avx512_vnni: bool = False
+    avx_vnni: bool = False
+    amx_int8: bool = False
+    arm_dotprod: bool = False  # ARM "asimddp"
+
+    @property
+    def is_x86(self) -> bool:
+        """Whether this is an x86/x64 CPU."""
+        return self.arch.lower() in _X86
+
+    @property
+    def is_arm(self) -> bool:
+        """Whether this is an ARM CPU."""
+        return self.arch.lower() in _ARM
+
+    @property
+    def vnni(self) -> bool:
+        """Whether the CPU has an 8-bit dot-product instruction without 16-bit saturation."""
+        return self.avx512_vnni or self.avx_vnni or self.amx_int8
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-able dict, with the derived ``vnni`` flag."""
+        return {**asdict(self), "vnni": self.vnni}
+
+
+def parse_cpuinfo(text: str, arch: str | None = None) -> CpuFeatures:
+    """Parse the text of ``/proc/cpuinfo``.
+
+    Args:
+        text: the file's contents (x86 lists ``flags``, ARM lists ``Features``).
+        arch: the machine name; defaults to ``platform.machine()``.
+    """
+    flags: set[str] = set()
+    model_name = ""
+    for line in text.splitlines():
+        key, sep, value = line.partition(":")
+        if not sep:
+            continue
+        key = key.strip().lower()
+        if key in ("flags", "features"):
+            flags.update(value.split())
+        elif key in ("model name", "cpu model", "hardware") and not model_name:
+            model_name = value.strip()
+    return CpuFeatures(
+        arch=arch or platform.machine() or "unknown",
+        model_name=model_name,
+        avx2="avx2" in flags,
+        avx512_vnni="avx512_vnni" in flags,
+        avx_vnni="avx_vnni" in flags,
+        amx_int8="amx_int8" in flags,
+        arm_dotprod="asimddp" in flags,
+    )
+
+
+def detect_cpu_features(path: str | Path = CPUINFO_PATH) -> CpuFeatures:
+    """Detect this machine's CPU features; all flags are False where ``path`` cannot be read."""
+    try:
+        text = Path(path).read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        text = ""
+    return parse_cpuinfo(text)
+
+
+@dataclass(frozen=True)
+class Int8Choice:
+    """Activation/weight types and ``reduce_range`` picked for a CPU, with the reason."""
+
+    activation_type: str  # "QUInt8" or "QInt8" (onnxruntime.quantization.QuantType names)
+    weight_type: str
+    reduce_range: bool
+    reason: str
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-able dict."""
+        return asdict(self)
+
+
+def choose_int8_settings(features: CpuFeatures) -> Int8Choice:
+    """onnxruntime's recommended INT8 settings for ``features`` (see ``quantize_static``'s docstring)."""
+    if features.is_arm:
+        return Int8Choice("QInt8", "QInt8", False, "ARM: symmetric int8 activations and weights")
+    if features.vnni:
+        return Int8Choice("QUInt8", "QInt8", False, "x86 with VNNI/AMX: no 7-bit weight range needed")
+    return Int8Choice("QUInt8", "QInt8", True, "x86 without VNNI: 7-bit weights avoid u8*s8 16-bit saturation")
