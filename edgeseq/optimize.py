@@ -730,21 +730,15 @@ def optimize(
     return result
 
 
-def load_profile_optimize(path: str | Path) -> tuple[OptimizeConfig, dict[str, Any]]:
-    """Read an export profile TOML and validate its ``[optimize]`` table.
-
-    Uses ``edgeseq.profiles.load_profile`` when available; returns the config and the whole raw profile.
+def load_profile_optimize(path: str | Path) -> OptimizeConfig:
+    """Load an export profile (``edgeseq.profiles.load_profile``) and validate its ``[optimize]`` table.
 
     Raises:
-        ConfigError: a missing or malformed file, or a bad ``[optimize]`` key.
+        ConfigError: a missing or malformed file, or a bad ``optimize.<key>``.
     """
-    from edgeseq.config import read_toml
+    from edgeseq.profiles import load_profile
 
-    raw = read_toml(path)
-    table = raw.get("optimize", {})
-    if not isinstance(table, dict):
-        raise ConfigError(f"{path}: [optimize] must be a table; got {type(table).__name__}")
-    return OptimizeConfig.from_dict(table), raw
+    return OptimizeConfig.from_dict(load_profile(path).optimize)
 
 
 def load_samples(

@@ -45,14 +45,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Translate arguments, run :func:`edgeseq.optimize.optimize`, print the table or JSON."""
-    from edgeseq.config import apply_overrides, read_toml
+    from edgeseq.config import apply_overrides
     from edgeseq.errors import AccuracyGateError, ConfigError
     from edgeseq.optimize import OptimizeConfig, load_samples, optimize
+    from edgeseq.profiles import load_profile
 
     require_file_arg(args.model, "model")
-    raw = read_toml(args.profile).get("optimize", {}) if args.profile else {}
-    if not isinstance(raw, dict):
-        raise ConfigError(f"{args.profile}: [optimize] must be a table")
+    raw = load_profile(args.profile).optimize if args.profile else {}
     overrides = []
     for text in args.overrides:
         if not text.startswith("optimize."):

@@ -1,0 +1,49 @@
+"""OptimizeConfig validation (errors name optimize.<key>) and the shipped profiles."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from edgeseq.errors import ConfigError
+from edgeseq.optimize import OptimizeConfig, load_profile_optimize
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.parametrize(
+    ("table", "match"),
+    [
+        ({"variants": ["int9"]}, r"optimize.variants: got 'int9'"),
+        ({"variants": []}, r"optimize.variants: got an empty list"),
+        ({"variants": ["fp16", "fp16"]}, r"optimize.variants: got duplicates"),
+        ({"target": "tpu"}, r"optimize.target: got 'tpu'"),
+        ({"calibration_method": "entropie"}, r"did you mean 'entropy'"),
+        ({"activation_type": "int8"}, r"optimize.activation_type"),
+        ({"reduce_range": "yes"}, r"optimize.reduce_range: got 'yes'"),
+        ({"dynamic_op_types": ["Conv", "LSTM"]}, r"ConvInteger"),
+        ({"graph_level": "max"}, r"optimize.graph_level"),
+        ({"calibration_samples": 0}, r"optimize.calibration_samples: got 0"),
+        ({"max_accuracy_drop": "1"}, r"optimize.max_accuracy_drop: got '1'; expected a number"),
+        ({"min_agreement": 150.0}, r"optimize.min_agreement"),
+        ({"variants": ["fp32", "ort"], "ort_source": "int8-static"}, r"optimize.ort_source: got 'int8-static'"),
+        ({"ort_target_platform": "riscv"}, r"optimize.ort_target_platform"),
+        ({"per_chanel": True}, r"unknown key 'optimize.per_chanel' \(did you mean 'per_channel'\?\)"),
+    ],
+)
+def test_config_errors_name_the_key(table: dict, match: str) -> None:
+    with pytest.raises(ConfigError, match=match):
+        OptimizeConfig.from_dict(table)
+
+
+def test_defaults_and_build_order() -> None:
+    config = OptimizeConfig.from_dict({"variants": ["ort", "int8-mixed"], "ort_source": "int8-mixed"})
+    assert config.ordered_variants() == ["fp32", "int8-mixed", "ort"]
+    assert OptimizeConfig().max_accuracy_drop == 1.0 and OptimizeConfig().reduce_range == "auto"
+
+
+@pytest.mark.parametrize(("name", "target"), [("cpu-int8", "cpu"), ("cuda-fp16", "cuda"), ("mobile", "mobile")])
+def test_shipped_profiles_load(name: str, target: str) -> None:
+    config = load_profile_optimize(REPO / "export" / f"{name}.toml")
+    assert config.target == target

@@ -1,0 +1,80 @@
+"""A variant whose session creation crashes becomes a rejected row; the caller lives on (ONNX-TRAPS #13)."""
+
+from __future__ import annotations
+
+import os
+import signal
+from pathlib import Path
+
+import pytest
+
+from edgeseq.errors import ModelFileError
+from edgeseq.optimize import OptimizeConfig, optimize
+from edgeseq.passes.sandbox import SessionCheck, check_session, describe_returncode, run_python_check
+
+SEGFAULT = "import os, signal; os.kill(os.getpid(), signal.SIGSEGV)"
+
+
+def test_a_segfaulting_child_is_reported_not_fatal() -> None:
+    check = run_python_check(SEGFAULT, [])
+    assert not check.ok and check.returncode == -signal.SIGSEGV
+    assert check.reason == "session creation crashed (signal 11, SIGSEGV)"
+    assert os.getpid() > 0  # still here
+
+
+def test_python_errors_and_timeouts_are_reported() -> None:
+    failed = run_python_check("raise SystemExit(3)", [])
+    assert not failed.ok and failed.reason.startswith("session creation failed (exit code 3)")
+    slow = run_python_check("import time; time.sleep(5)", [], timeout_s=0.5)
+    assert not slow.ok and "timed out" in slow.reason
+
+
+def test_describe_returncode() -> None:
+    assert describe_returncode(-6) == "signal 6, SIGABRT"
+    assert describe_returncode(2) == "exit code 2"
+
+
+def test_real_check_opens_a_good_model_and_refuses_garbage(tiny_lstm: Path, tmp_path: Path) -> None:
+    assert check_session(tiny_lstm, "ORT_ENABLE_ALL", ["CPUExecutionProvider"], [1, 1, 16, 16]).ok
+    garbage = tmp_path / "garbage.onnx"
+    garbage.write_bytes(b"not a model")
+    bad = check_session(garbage, "ORT_ENABLE_ALL", ["CPUExecutionProvider"])
+    assert not bad.ok and "exit code 3" in bad.reason
+
+
+def _crash_for(name: str, levels: tuple[str, ...] = ("ORT_ENABLE_ALL", "ORT_ENABLE_EXTENDED")):
+    """A checker that segfaults (for real, in a child) for ``name`` at ``levels`` and checks the rest normally."""
+
+    def checker(path: Path, level: str, providers, shape, timeout_s) -> SessionCheck:
+        if Path(path).stem == name and level in levels:
+            return run_python_check(SEGFAULT, [])
+        return check_session(path, level, providers, shape, timeout_s)
+
+    return checker
+
+
+def test_crashing_variant_is_a_rejected_row(tiny_lstm: Path, labelled_by, tmp_path: Path) -> None:
+    samples = labelled_by(tiny_lstm, 8)
+    config = OptimizeConfig(variants=["fp16", "int8-dynamic"], latency_runs=0, max_accuracy_drop=100.0)
+    result = optimize(tiny_lstm, tmp_path, config, evaluation=samples, session_checker=_crash_for("fp16"))
+    fp16 = result.variant("fp16")
+    assert fp16.status == "rejected" and fp16.reason == "session creation crashed (signal 11, SIGSEGV)"
+    assert fp16.score is None
+    assert result.variant("int8-dynamic").status == "accepted"  # the run went on after the crash
+
+
+def test_crash_only_at_enable_all_falls_back_to_extended_with_a_note(
+    tiny_lstm: Path, labelled_by, tmp_path: Path
+) -> None:
+    samples = labelled_by(tiny_lstm, 8)
+    config = OptimizeConfig(variants=["fp16"], latency_runs=0, max_accuracy_drop=100.0)
+    checker = _crash_for("fp16", levels=("ORT_ENABLE_ALL",))
+    result = optimize(tiny_lstm, tmp_path, config, evaluation=samples, session_checker=checker)
+    fp16 = result.variant("fp16")
+    assert fp16.status == "accepted" and fp16.session_graph_level == "ORT_ENABLE_EXTENDED"
+    assert "crashed (signal 11, SIGSEGV)" in fp16.notes[0]
+
+
+def test_a_crashing_fp32_model_is_an_error(tiny_lstm: Path, tmp_path: Path) -> None:
+    with pytest.raises(ModelFileError, match="cannot be run by onnxruntime: session creation crashed"):
+        optimize(tiny_lstm, tmp_path, OptimizeConfig(variants=["fp32"]), session_checker=_crash_for("fp32"))
