@@ -1,11 +1,41 @@
-"""Latency benchmarks: timing statistics, backends, environment card, reports and plots.
+"""Latency benchmarks: timing statistics, backends, environment card, per-stage profile, reports, plots.
 
-Heavy parts load lazily (PEP 562) so ``from edgeseq.bench.timing import time_callable`` stays
-numpy-only.
+``bench(models, checkpoint=..., options=BenchOptions(...)) -> BenchResult`` is the front door;
+``compare_results`` is the CI gate. Everything except :mod:`edgeseq.bench.timing` loads lazily
+(PEP 562), so ``from edgeseq.bench.timing import time_callable`` stays numpy-only.
 """
 
 from __future__ import annotations
 
+import importlib
+from typing import Any
+
 from edgeseq.bench.timing import TimingStats, time_callable
 
-__all__ = ["TimingStats", "time_callable"]
+_LAZY = {
+    "bench": "edgeseq.bench.runner",
+    "BenchOptions": "edgeseq.bench.runner",
+    "BenchResult": "edgeseq.bench.runner",
+    "BenchRow": "edgeseq.bench.runner",
+    "ModelRef": "edgeseq.bench.runner",
+    "compare_results": "edgeseq.bench.compare",
+    "CompareResult": "edgeseq.bench.compare",
+    "env_card": "edgeseq.bench.envcard",
+    "EnvCard": "edgeseq.bench.envcard",
+    "write_reports": "edgeseq.bench.report",
+    "write_plots": "edgeseq.bench.plots",
+    "run_suite": "edgeseq.bench.suite",
+    "load_suite": "edgeseq.bench.suite",
+}
+
+__all__ = ["TimingStats", "time_callable", *_LAZY]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'edgeseq.bench' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

@@ -1,0 +1,366 @@
+"""Backends that run a model for the benchmark: ONNX Runtime (CPU, CUDA), PyTorch eager, OpenVINO.
+
+Each backend opens the model for one :class:`MeasureSpec` and returns an :class:`OpenedModel`:
+a zero-argument ``infer`` bound to its input, plus what actually ran (provider, precision),
+read back from the backend rather than assumed (ONNX-TRAPS #14 and #17).
+
+:func:`measure` turns a spec into one result row. :func:`measure_isolated` does the same in a
+fresh Python process (``python -m edgeseq.bench.backends``) so that peak RSS, allocator arenas
+and thread pools belong to that row alone; this is the default for ``bench``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edgeseq.errors import ConfigError, DependencyError, EdgeseqError, InputError
+
+BACKENDS = ("ort-cpu", "ort-cuda", "torch", "openvino", "openvino-f32")
+# Ops whose presence means the graph computes in int8 (static QDQ, QOperator or dynamic quantization).
+INT8_OPS = frozenset(
+    {
+        "QuantizeLinear",
+        "DequantizeLinear",
+        "QLinearConv",
+        "QLinearMatMul",
+        "ConvInteger",
+        "MatMulInteger",
+        "DynamicQuantizeLinear",
+        "DynamicQuantizeLSTM",
+        "DynamicQuantizeMatMul",
+    }
+)
+# A worker that takes longer than this is stuck (the timed loop itself is capped by max_time_s).
+WORKER_TIMEOUT_MARGIN_S = 300.0
+_OV_TYPE_NAMES = {"f32": "fp32", "bf16": "bf16", "f16": "fp16", "i8": "int8", "u8": "int8"}
+
+
+@dataclass
+class MeasureSpec:
+    """One row to measure; plain data so it can travel to a worker process as JSON.
+
+    Attributes:
+        backend: one of BACKENDS.
+        model_path: the ONNX file (ONNX backends) or the checkpoint (``torch``).
+        input_name: the graph input to feed.
+        shape: the full input shape, batch first.
+        dtype: ``"float32"`` or ``"uint8"``.
+        batch, threads: recorded, and ``threads`` is applied to the backend.
+        spinning: let onnxruntime's intra-op threads spin-wait between runs (off by default:
+            spinning burns CPU that preprocessing needs, ONNX-TRAPS #15).
+        model_precision: what the graph computes in ("fp32", "fp16", "int8"), from the graph.
+        profile: also run onnxruntime's profiler (ort-cpu only) for per-stage times.
+    """
+
+    backend: str
+    model_path: str
+    input_name: str
+    shape: list[int]
+    dtype: str = "float32"
+    batch: int = 1
+    threads: int = 1
+    spinning: bool = False
+    model_precision: str = "fp32"
+    min_time_s: float = 1.0
+    min_runs: int = 20
+    warmup_runs: int = 3
+    max_time_s: float = 30.0
+    profile: bool = False
+    profile_runs: int = 10
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.backend not in BACKENDS:
+            raise ConfigError(f"backend: got {self.backend!r}; expected one of {', '.join(BACKENDS)}")
+        if self.dtype not in ("float32", "uint8", "float16"):
+            raise ConfigError(f"input dtype: got {self.dtype!r}; expected float32, float16 or uint8")
+        if self.threads < 1 or self.batch < 1:
+            raise ConfigError(f"threads and batch must be >= 1; got {self.threads}, {self.batch}")
+
+
+@dataclass
+class OpenedModel:
+    """A model opened by a backend, ready to time."""
+
+    infer: Callable[[np.ndarray], Any]
+    provider: str  # what actually executes: "CPUExecutionProvider", "torch-cpu", "openvino-CPU", ...
+    precision: str  # what it actually computes in
+    settings: dict[str, Any] = field(default_factory=dict)  # backend settings read back for the record
+    close: Callable[[], None] = lambda: None
+
+
+class BackendUnavailable(EdgeseqError):
+    """The backend cannot run here (not installed, no GPU); the row is recorded as skipped."""
+
+
+def make_input(shape: list[int], dtype: str, seed: int = 0) -> np.ndarray:
+    """Random input of ``shape``: uint8 pixels 0..255 or standard-normal floats (fixed seed)."""
+    rng = np.random.default_rng(seed)
+    if dtype == "uint8":
+        return rng.integers(0, 256, size=shape, dtype=np.uint8)
+    return rng.standard_normal(size=shape).astype(dtype)
+
+
+# ---------------------------------------------------------------------------------------------
+# ONNX Runtime
+
+
+def _ort_session(spec: MeasureSpec, providers: list[str], *, profile_dir: str | None = None):
+    import onnxruntime as ort
+
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = spec.threads
+    so.inter_op_num_threads = 1
+    so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    so.add_session_config_entry("session.intra_op.allow_spinning", "1" if spec.spinning else "0")
+    so.log_severity_level = 3  # the CUDA-fallback warning is checked via get_providers() instead
+    if profile_dir is not None:
+        so.enable_profiling = True
+        so.profile_file_prefix = str(Path(profile_dir) / "ort_profile")
+    return ort.InferenceSession(spec.model_path, sess_options=so, providers=providers)
+
+
+def open_ort(spec: MeasureSpec) -> OpenedModel:
+    """Open an ONNX model with onnxruntime on the CPU or CUDA provider."""
+    import onnxruntime as ort
+
+    if spec.backend == "ort-cuda":
+        if "CUDAExecutionProvider" not in ort.get_available_providers():
+            raise BackendUnavailable(
+                "CUDAExecutionProvider is not available (needs onnxruntime-gpu and a CUDA GPU: pip install 'edgeseq[gpu]')"
+            )
+        providers = ["CUDAExecutionProvider", "CPUExecutionProvider"]
+    else:
+        providers = ["CPUExecutionProvider"]
+    session = _ort_session(spec, providers)
+    used = session.get_providers()
+    if spec.backend == "ort-cuda" and used[0] != "CUDAExecutionProvider":
+        # onnxruntime silently falls back to the CPU when CUDA cannot start (ONNX-TRAPS #17).
+        raise BackendUnavailable(f"CUDAExecutionProvider was requested but the session runs on {used[0]}")
+    output_names = [o.name for o in session.get_outputs()]
+    return OpenedModel(
+        infer=lambda x: session.run(output_names, {spec.input_name: x}),
+        provider=used[0],
+        precision=spec.model_precision,
+        settings={
+            "intra_op_num_threads": spec.threads,
+            "allow_spinning": spec.spinning,
+            "graph_optimization_level": "ORT_ENABLE_ALL",
+            "onnxruntime": ort.__version__,
+        },
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# PyTorch eager
+
+
+def open_torch(spec: MeasureSpec) -> OpenedModel:
+    """Rebuild the model from its checkpoint and run it eagerly under ``torch.inference_mode``."""
+    try:
+        import torch
+    except ImportError:
+        raise BackendUnavailable("torch is not installed (pip install 'edgeseq[train]')") from None
+    from edgeseq.checkpoint import model_from_checkpoint
+
+    torch.set_num_threads(spec.threads)
+    model, _ckpt = model_from_checkpoint(spec.model_path)
+    model.eval()
+
+    def infer(x: np.ndarray) -> Any:
+        with torch.inference_mode():
+            return model(torch.from_numpy(x))
+
+    return OpenedModel(
+        infer=infer,
+        provider="torch-cpu",
+        precision="fp32",
+        settings={"torch_num_threads": torch.get_num_threads(), "torch": torch.__version__, "mode": "eager"},
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# OpenVINO
+
+
+def ov_precision(type_name: str, model_precision: str) -> str:
+    """What an OpenVINO CPU model computes in: its inference precision hint, with int8 for a QDQ graph."""
+    hint = _OV_TYPE_NAMES.get(type_name, type_name)
+    if model_precision == "int8":
+        return "int8" if hint == "int8" else f"int8+{hint}"
+    return hint
+
+
+def open_openvino(spec: MeasureSpec) -> OpenedModel:
+    """Read the same ONNX file with OpenVINO, reshape to the static benchmark shape, compile for CPU.
+
+    ``openvino`` keeps OpenVINO's default precision (bf16 on CPUs with AMX/AVX512-BF16,
+    ONNX-TRAPS #14); ``openvino-f32`` forces f32 for a like-for-like row. The precision that
+    actually ran is read back from the compiled model.
+    """
+    try:
+        import openvino as ov
+    except ImportError:
+        raise BackendUnavailable("openvino is not installed (pip install 'edgeseq[openvino]')") from None
+    core = ov.Core()
+    model = core.read_model(spec.model_path)
+    # A static shape is what OpenVINO's own benchmark_app uses with -shape: its best case.
+    model.reshape({spec.input_name: spec.shape})
+    config: dict[str, Any] = {
+        "INFERENCE_NUM_THREADS": spec.threads,
+        "NUM_STREAMS": 1,
+        "PERFORMANCE_HINT": "LATENCY",
+    }
+    if spec.backend == "openvino-f32":
+        config["INFERENCE_PRECISION_HINT"] = "f32"
+    compiled = core.compile_model(model, "CPU", config)
+    request = compiled.create_infer_request()
+    hint = compiled.get_property("INFERENCE_PRECISION_HINT").get_type_name()
+    return OpenedModel(
+        infer=lambda x: request.infer({0: x}),
+        provider="openvino-CPU",
+        precision=ov_precision(hint, spec.model_precision),
+        settings={
+            "INFERENCE_PRECISION_HINT": hint,
+            "INFERENCE_NUM_THREADS": compiled.get_property("INFERENCE_NUM_THREADS"),
+            "NUM_STREAMS": int(compiled.get_property("NUM_STREAMS")),
+            "static_reshape": True,
+            "openvino": ov.__version__.split("-")[0],
+        },
+    )
+
+
+_OPENERS: dict[str, Callable[[MeasureSpec], OpenedModel]] = {
+    "ort-cpu": open_ort,
+    "ort-cuda": open_ort,
+    "torch": open_torch,
+    "openvino": open_openvino,
+    "openvino-f32": open_openvino,
+}
+
+
+# ---------------------------------------------------------------------------------------------
+# Measuring one row
+
+
+def _current_rss_mb() -> float | None:
+    try:
+        pages = int(Path("/proc/self/statm").read_text().split()[1])
+    except (OSError, ValueError, IndexError):
+        return None
+    return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def _peak_rss_mb() -> float:
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / 2**20 if sys.platform == "darwin" else peak / 2**10  # bytes on macOS, KiB on Linux
+
+
+def _output_shape(out: Any) -> list[int] | None:
+    first = out[0] if isinstance(out, (list, tuple)) else out
+    if isinstance(first, dict) or not hasattr(first, "shape"):
+        values = list(out.values()) if hasattr(out, "values") else []
+        first = values[0] if values else None
+    shape = getattr(first, "shape", None)
+    return [int(d) for d in shape] if shape is not None else None
+
+
+def measure(spec: MeasureSpec) -> dict[str, Any]:
+    """Open, cold-run, warm up and time one configuration; return its result row fields.
+
+    A backend that cannot run here gives ``{"skipped": reason}`` instead of raising.
+    """
+    from edgeseq.bench.timing import time_callable
+
+    rss_before = _current_rss_mb()
+    t0 = time.perf_counter_ns()
+    try:
+        opened = _OPENERS[spec.backend](spec)
+    except BackendUnavailable as exc:
+        return {"skipped": str(exc)}
+    create_ms = (time.perf_counter_ns() - t0) / 1e6
+    x = make_input(spec.shape, spec.dtype, spec.seed)
+    t0 = time.perf_counter_ns()
+    out = opened.infer(x)
+    cold_ms = (time.perf_counter_ns() - t0) / 1e6
+    stats = time_callable(
+        lambda: opened.infer(x),
+        min_time_s=spec.min_time_s,
+        min_runs=spec.min_runs,
+        warmup_runs=spec.warmup_runs,
+        max_time_s=spec.max_time_s,
+    )
+    row: dict[str, Any] = {
+        "provider": opened.provider,
+        "precision": opened.precision,
+        "settings": opened.settings,
+        "session_create_ms": create_ms,
+        "cold_ms": cold_ms,
+        "output_shape": _output_shape(out),
+        "timing": stats.to_json(),
+        "rss_before_mb": rss_before,
+    }
+    opened.close()
+    if spec.profile and spec.backend == "ort-cpu":
+        from edgeseq.bench.profile import profile_ort
+
+        row["stages_ms"] = profile_ort(spec, x)
+    row["peak_rss_mb"] = _peak_rss_mb()
+    return row
+
+
+def measure_isolated(spec: MeasureSpec, *, python: str | None = None) -> dict[str, Any]:
+    """:func:`measure` in a fresh Python process, so peak RSS belongs to this row alone.
+
+    Raises:
+        EdgeseqError: the worker failed (its last stderr line is in the message).
+    """
+    env = dict(os.environ)
+    # torch/OpenMP read this at start-up; the backend's own thread setting is applied as well.
+    env["OMP_NUM_THREADS"] = str(spec.threads)
+    repo_root = str(Path(__file__).resolve().parents[2])
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (repo_root, env.get("PYTHONPATH", "")) if p)
+    proc = subprocess.run(
+        [python or sys.executable, "-m", "edgeseq.bench.backends"],
+        input=json.dumps(asdict(spec)),
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=spec.max_time_s + WORKER_TIMEOUT_MARGIN_S,
+    )
+    if proc.returncode != 0:
+        lines = [ln for ln in proc.stderr.strip().splitlines() if ln.strip()]
+        raise EdgeseqError(
+            f"benchmark worker for {spec.backend} on {spec.model_path!r} failed: {lines[-1] if lines else 'no output'}"
+        )
+    try:
+        return json.loads(proc.stdout.strip().splitlines()[-1])
+    except (json.JSONDecodeError, IndexError):
+        raise EdgeseqError(f"benchmark worker for {spec.backend} printed no result") from None
+
+
+def _worker_main() -> int:
+    spec = MeasureSpec(**json.loads(sys.stdin.read()))
+    try:
+        row = measure(spec)
+    except (InputError, DependencyError, EdgeseqError) as exc:
+        print(f"{type(exc).__name__}: {exc}", file=sys.stderr)
+        return 2
+    sys.stdout.write(json.dumps(row, default=str) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(_worker_main())

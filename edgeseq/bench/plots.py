@@ -1,0 +1,142 @@
+"""PNG plots of a benchmark (matplotlib, Agg backend: no display needed).
+
+* ``<stem>_latency.png``: p50 latency per model/backend/precision, one bar per batch size, with
+  a whisker up to p90 (p99 on a shared machine is mostly other processes; the table has it) — the side-by-side picture.
+* ``<stem>_seqlen.png``: p50 latency versus sequence length (timesteps when the model reports
+  them, else the swept width/height), one line per model/backend/precision — only when a
+  dynamic axis was swept.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # pragma: no cover
+    from edgeseq.bench.runner import BenchResult, BenchRow
+
+DPI = 110  # small files for the repository; still readable
+
+
+def _series_label(row: BenchRow) -> str:
+    variant = f"/{row.variant}" if row.variant else ""
+    return f"{row.model}{variant}\n{row.backend} {row.precision}"
+
+
+def _spatial(row: BenchRow) -> tuple[int, int]:
+    s = row.input_shape
+    return (s[1], s[2]) if row.input_dtype == "uint8" else (s[2], s[3])
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg", force=True)  # never open a window; safe on servers and in CI
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def plot_latency_by_backend(rows: list[BenchRow], path: Path, *, threads: int | None = None) -> Path | None:
+    """Grouped bars: x = model/backend/precision, one bar per batch; p50 with a whisker to p90.
+
+    Uses the rows at ``threads`` (default: the most threads measured) and each series' first
+    input size, so that the bars compare like with like. Returns None when nothing was measured.
+    """
+    from edgeseq.fileio import atomic_path
+
+    measured = [r for r in rows if not r.skipped and r.p50_ms is not None]
+    if not measured:
+        return None
+    threads = threads or max(r.threads for r in measured)
+    measured = [r for r in measured if r.threads == threads]
+    first_size: dict[str, tuple[int, int]] = {}
+    data: dict[str, dict[int, BenchRow]] = defaultdict(dict)
+    for r in measured:
+        label = _series_label(r)
+        size = first_size.setdefault(label, _spatial(r))
+        if _spatial(r) == size:
+            data[label].setdefault(r.batch, r)
+    labels = list(data)
+    batches = sorted({b for d in data.values() for b in d})
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(max(6.0, 1.3 * len(labels) + 2), 4.2))
+    width = 0.8 / max(len(batches), 1)
+    for i, batch in enumerate(batches):
+        xs, ys, errs = [], [], []
+        for j, label in enumerate(labels):
+            r = data[label].get(batch)
+            if r is None:
+                continue
+            xs.append(j + (i - (len(batches) - 1) / 2) * width)
+            ys.append(r.p50_ms)
+            errs.append(max(r.p90_ms - r.p50_ms, 0.0))
+        bars = ax.bar(xs, ys, width=width, label=f"batch {batch}", yerr=[[0] * len(errs), errs], capsize=3)
+        ax.bar_label(bars, labels=[f"{y:.1f}" if y >= 1 else f"{y:.2f}" for y in ys], fontsize=7, padding=2)
+    ax.set_xticks(range(len(labels)))
+    ax.set_xticklabels(labels, fontsize=7)
+    ax.set_ylabel("latency p50 (ms), whisker to p90")
+    ax.set_title(f"Latency by backend and batch ({threads} thread{'s' if threads > 1 else ''}), lower is better")
+    if len(batches) > 1:
+        ax.legend(fontsize=8)
+    ax.grid(axis="y", alpha=0.3)
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=DPI)
+    plt.close(fig)
+    return path
+
+
+def plot_latency_vs_seqlen(rows: list[BenchRow], path: Path) -> Path | None:
+    """Lines of p50 latency vs sequence length per model/backend/precision at each batch.
+
+    Returns None when no series has more than one length (no dynamic axis was swept).
+    """
+    from edgeseq.fileio import atomic_path
+
+    series: dict[str, dict[int, float]] = defaultdict(dict)
+    uses_timesteps = True
+    for r in rows:
+        if r.skipped or r.p50_ms is None:
+            continue
+        if r.timesteps is None:
+            uses_timesteps = False
+    for r in rows:
+        if r.skipped or r.p50_ms is None:
+            continue
+        h, w = _spatial(r)
+        x = r.timesteps if uses_timesteps else max(h, w) if h != w else w
+        label = f"{_series_label(r).replace(chr(10), ' ')} b{r.batch} t{r.threads}"
+        series[label][int(x)] = r.p50_ms
+    series = {k: v for k, v in series.items() if len(v) > 1}
+    if not series:
+        return None
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(7, 4.2))
+    for label, points in series.items():
+        xs = sorted(points)
+        ax.plot(xs, [points[x] for x in xs], marker="o", label=label)
+    ax.set_xlabel("timesteps (sequence length)" if uses_timesteps else "input width/height (pixels)")
+    ax.set_ylabel("latency p50 (ms)")
+    ax.set_title("Latency vs sequence length")
+    ax.legend(fontsize=7)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=DPI)
+    plt.close(fig)
+    return path
+
+
+def write_plots(result: BenchResult, out_dir: str | Path, *, stem: str = "bench") -> dict[str, Path]:
+    """Write the plots that apply to ``result``; returns kind -> path."""
+    out = Path(out_dir)
+    written: dict[str, Path] = {}
+    p = plot_latency_by_backend(result.rows, out / f"{stem}_latency.png")
+    if p:
+        written["latency_png"] = p
+    p = plot_latency_vs_seqlen(result.rows, out / f"{stem}_seqlen.png")
+    if p:
+        written["seqlen_png"] = p
+    return written

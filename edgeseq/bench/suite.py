@@ -1,0 +1,318 @@
+"""The benchmark suite: reference models measured side by side, from one TOML file.
+
+``benchmarks/suite.toml`` lists models by recipe. For each model the runner prepares what is
+missing under a work folder (``runs/bench-suite`` by default, git-ignored): a checkpoint with
+*random weights* (latency does not depend on weight values, so no training is needed and the
+results say so), its ONNX export (``edgeseq.export``), and optimized variants
+(``edgeseq.optimize``: INT8 static/dynamic/mixed). Then one :func:`edgeseq.bench.bench` call per
+model measures the PyTorch eager baseline and every ONNX backend on the variants it applies to,
+and the reports go to the output folder with a summary of the targets.
+
+Suite file::
+
+    [suite]
+    backends = ["torch", "ort-cpu", "openvino-f32", "openvino"]
+    batches = [1]
+    threads = [2]            # omit: the physical cores
+    min_time_s = 2.0
+
+    [[model]]
+    name = "resnet18-rows-lstm"
+    recipe = "models/resnet18-rows-lstm.toml"
+    variants = ["fp32", "int8-static", "int8-mixed"]    # files to prepare and measure
+    openvino_variants = ["fp32", "int8-static"]          # files OpenVINO reads as well
+    widths = [64, 128, 256]                              # optional sweep of a dynamic width
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from edgeseq.bench.runner import BenchOptions, BenchResult, BenchRow, ModelRef, bench
+from edgeseq.errors import ConfigError
+
+DEFAULT_WORK_DIR = "runs/bench-suite"
+RANDOM_WEIGHTS_NOTE = "random weights: latency does not depend on weight values; accuracy figures are not meaningful"
+CALIBRATION_SAMPLES = 32  # random inputs: the int8 graph's structure (hence its speed) does not depend on them
+# Targets from the issue, as fractions of the PyTorch eager p50 at batch 1.
+TARGET_ORT_FP32_VS_EAGER = 0.6
+TARGET_BEST_VS_EAGER = 0.20
+
+
+@dataclass
+class SuiteModel:
+    """One model of the suite."""
+
+    name: str
+    recipe: str
+    variants: list[str] = field(default_factory=lambda: ["fp32"])
+    openvino_variants: list[str] = field(default_factory=lambda: ["fp32"])
+    batches: list[int] | None = None
+    widths: list[int] | None = None
+    backends: list[str] | None = None
+
+    def __post_init__(self) -> None:
+        if "fp32" not in self.variants:
+            raise ConfigError(f"model {self.name!r}: variants must include 'fp32' (the reference); got {self.variants}")
+        unknown = [v for v in self.openvino_variants if v not in self.variants]
+        if unknown:
+            raise ConfigError(f"model {self.name!r}: openvino_variants {unknown} are not in variants {self.variants}")
+
+
+@dataclass
+class Suite:
+    """A parsed suite file."""
+
+    backends: list[str]
+    batches: list[int]
+    threads: list[int] | None
+    min_time_s: float
+    models: list[SuiteModel]
+    name: str = "edgeseq benchmark suite"
+    base_dir: str = "."
+
+
+def load_suite(path: str | Path) -> Suite:
+    """Read and validate a suite TOML file (recipe paths are relative to the repository root / cwd).
+
+    Raises:
+        ConfigError: missing file, bad TOML, unknown keys or values.
+    """
+    from edgeseq.config import from_dict, read_toml
+
+    path = Path(path)
+    data = read_toml(path)
+    table = dict(data.get("suite", {}))
+    models = data.get("model", [])
+    if not isinstance(models, list) or not models:
+        raise ConfigError(f"{path}: expected at least one [[model]] table")
+    unknown = set(data) - {"suite", "model"}
+    if unknown:
+        raise ConfigError(f"{path}: unknown top-level keys {sorted(unknown)}; expected [suite] and [[model]]")
+    suite_models = [from_dict(SuiteModel, m, prefix=f"model[{i}]") for i, m in enumerate(models)]
+    try:
+        suite = Suite(models=suite_models, **{k: table.get(k, v) for k, v in _SUITE_DEFAULTS.items()})
+    except TypeError as exc:
+        raise ConfigError(f"{path}: [suite]: {exc}") from None
+    extra = set(table) - set(_SUITE_DEFAULTS)
+    if extra:
+        raise ConfigError(f"{path}: [suite] unknown keys {sorted(extra)}; expected {sorted(_SUITE_DEFAULTS)}")
+    BenchOptions(backends=suite.backends, batches=suite.batches, threads=suite.threads)  # validates
+    return suite
+
+
+_SUITE_DEFAULTS: dict[str, Any] = {
+    "name": "edgeseq benchmark suite",
+    "backends": ["torch", "ort-cpu", "openvino-f32", "openvino"],
+    "batches": [1],
+    "threads": None,
+    "min_time_s": 2.0,
+}
+
+
+def prepare_model(model: SuiteModel, work_dir: Path, *, log=print) -> dict[str, Path]:
+    """Make (or reuse) the checkpoint, the FP32 export and the optimized variants of one model.
+
+    Returns:
+        ``{"checkpoint": ..., "<variant>": path, ...}``. Variants the optimizer rejected or
+        could not build are absent (the caller reports them).
+    """
+    folder = work_dir / model.name
+    ckpt_path = folder / "random.pt"
+    fp32_path = folder / "model.onnx"
+    out: dict[str, Path] = {}
+    if not ckpt_path.is_file():
+        log(f"  {model.name}: building a random-weight checkpoint from {model.recipe}")
+        _random_checkpoint(model.recipe, ckpt_path)
+    out["checkpoint"] = ckpt_path
+    if not fp32_path.is_file():
+        log(f"  {model.name}: exporting ONNX")
+        from edgeseq.export import export_checkpoint
+
+        export_checkpoint(ckpt_path, fp32_path)
+    wanted = [v for v in model.variants if v != "fp32"]
+    variant_dir = folder / "variants"
+    missing = [v for v in wanted if not (variant_dir / f"{v}.onnx").is_file()]
+    if missing:
+        log(f"  {model.name}: optimizing ({', '.join(missing)})")
+        _optimize(fp32_path, variant_dir, wanted)
+    out["fp32"] = fp32_path
+    for v in wanted:
+        p = variant_dir / f"{v}.onnx"
+        if p.is_file():
+            out[v] = p
+    return out
+
+
+def _random_checkpoint(recipe: str, path: Path) -> None:
+    import torch
+
+    from edgeseq.checkpoint import save_checkpoint
+    from edgeseq.config import load_config
+    from edgeseq.nn import build_model
+
+    cfg = load_config(recipe)
+    cfg.model.pretrained = None
+    cfg.model.weights_path = None
+    ctc = cfg.model.head == "ctc"
+    labels = [] if ctc else [str(i) for i in range(cfg.model.num_classes or 10)]
+    num_outputs = len(cfg.data.alphabet) + 1 if ctc else len(labels)
+    torch.manual_seed(0)
+    model = build_model(cfg.model, cfg.preprocess, num_outputs).eval()
+    save_checkpoint(
+        path,
+        {
+            "config": cfg.to_dict(),
+            "task": "ctc" if ctc else "classification",
+            "labels": labels,
+            "alphabet": cfg.data.alphabet if ctc else "",
+            "preprocess": asdict(cfg.preprocess),
+            "state_dict": model.state_dict(),
+            "metrics": {},
+            "epoch": 0,
+        },
+    )
+
+
+def _optimize(fp32_path: Path, out_dir: Path, variants: list[str]) -> None:
+    import numpy as np
+    import onnxruntime as ort
+
+    from edgeseq.optimize import OptimizeConfig, optimize
+    from edgeseq.passes.calibration import from_arrays
+
+    inp = ort.InferenceSession(str(fp32_path), providers=["CPUExecutionProvider"]).get_inputs()[0]
+    shape = [d if isinstance(d, int) else None for d in inp.shape][1:]
+    if any(d is None for d in shape):  # a dynamic width: calibrate at the export example's size
+        from edgeseq.runtime.metadata import ModelMetadata
+
+        meta = ModelMetadata.from_props(ort.InferenceSession(str(fp32_path)).get_modelmeta().custom_metadata_map)
+        pre = meta.preprocess
+        shape = [shape[0] or 1, shape[1] or int(pre["height"]), shape[2] or int(pre["width"])]
+    rng = np.random.default_rng(0)
+    dtype = np.uint8 if "uint8" in inp.type else np.float32
+    data = (
+        rng.integers(0, 256, size=[CALIBRATION_SAMPLES, *shape], dtype=np.uint8)
+        if dtype == np.uint8
+        else rng.standard_normal([CALIBRATION_SAMPLES, *shape]).astype(np.float32)
+    )
+    calib = from_arrays(data, source="random inputs (latency benchmark)")
+    optimize(
+        fp32_path,
+        out_dir,
+        OptimizeConfig(variants=["fp32", *variants], calibration_samples=CALIBRATION_SAMPLES),
+        calibration=calib,
+    )
+
+
+def run_suite(
+    path: str | Path,
+    out_dir: str | Path,
+    *,
+    work_dir: str | Path = DEFAULT_WORK_DIR,
+    only: list[str] | None = None,
+    min_time_s: float | None = None,
+    isolate: bool = True,
+    log=print,
+) -> BenchResult:
+    """Prepare and benchmark every model of the suite; write reports and plots into ``out_dir``.
+
+    Args:
+        path: the suite TOML.
+        out_dir: where ``suite.json/.csv/.md`` and the PNGs go.
+        work_dir: where prepared checkpoints and ONNX files are kept (reused on the next run).
+        only: model names to run (default: all).
+        min_time_s: override the suite's minimum time per row (quick checks).
+        isolate: a fresh process per row (peak RSS per row).
+        log: progress lines.
+
+    Returns:
+        The merged BenchResult of all models (also written as ``suite.json``).
+    """
+    from edgeseq.bench.report import write_reports
+
+    suite = load_suite(path)
+    work = Path(work_dir)
+    models = [m for m in suite.models if not only or m.name in only]
+    if only and len(models) != len(set(only)):
+        known = [m.name for m in suite.models]
+        raise ConfigError(f"--only: got {only}; expected names from the suite: {', '.join(known)}")
+    merged: BenchResult | None = None
+    for model in models:
+        log(f"{model.name}:")
+        files = prepare_model(model, work, log=log)
+        backends = model.backends or suite.backends
+        refs = []
+        for variant in model.variants:
+            if variant not in files:
+                log(f"  {model.name}: variant {variant} was not built or was rejected by optimize; skipped")
+                continue
+            ov = [b for b in backends if b.startswith("openvino")] if variant in model.openvino_variants else []
+            ort_backends = [b for b in backends if b.startswith("ort")]
+            refs.append(ModelRef(str(files[variant]), model.name, variant, backends=ort_backends + ov))
+        options = BenchOptions(
+            backends=backends,
+            batches=model.batches or suite.batches,
+            threads=suite.threads,
+            widths=model.widths,
+            min_time_s=min_time_s if min_time_s is not None else suite.min_time_s,
+            max_time_s=max(30.0, (min_time_s or suite.min_time_s) * 3),
+            isolate=isolate,
+        )
+        ckpt = files["checkpoint"] if "torch" in backends else None
+        result = bench(refs, checkpoint=ckpt, options=options, progress=log)
+        result.notes.append(f"{model.name}: {RANDOM_WEIGHTS_NOTE}")
+        merged = result if merged is None else _merge(merged, result)
+    if merged is None:
+        raise ConfigError(f"{path}: no models to run")
+    merged.targets = target_lines(merged.rows)
+    write_reports(merged, out_dir, stem="suite")
+    return merged
+
+
+def _merge(a: BenchResult, b: BenchResult) -> BenchResult:
+    env = dict(a.env)
+    env["models"] = {**a.env.get("models", {}), **b.env.get("models", {})}
+    options = {"per_model": [*a.options.get("per_model", [a.options]), b.options]}
+    return BenchResult(rows=a.rows + b.rows, env=env, options=options, created=a.created, notes=a.notes + b.notes)
+
+
+def _best(rows: list[BenchRow]) -> BenchRow | None:
+    ok = [r for r in rows if not r.skipped and r.p50_ms is not None]
+    return min(ok, key=lambda r: r.p50_ms) if ok else None
+
+
+def target_lines(rows: list[BenchRow]) -> list[str]:
+    """The issue's targets checked on the batch-1 rows of each model (eager baseline needed)."""
+    lines = []
+    for model in dict.fromkeys(r.model for r in rows):
+        for threads in sorted({r.threads for r in rows if r.model == model}):
+            sel = [r for r in rows if r.model == model and r.batch == 1 and r.threads == threads and not r.skipped]
+            eager = _best([r for r in sel if r.backend == "torch"])
+            if eager is None:
+                continue
+            fp32 = _best([r for r in sel if r.backend == "ort-cpu" and r.precision == "fp32"])
+            best = _best([r for r in sel if r.backend.startswith("ort-cpu")])
+            ov_default = _best([r for r in sel if r.backend == "openvino" and r.model_precision == "fp32"])
+            ov_int8 = _best([r for r in sel if r.backend.startswith("openvino") and r.model_precision == "int8"])
+            head = f"{model} batch 1, {threads} threads:"
+            parts = [f"eager {eager.p50_ms:.2f} ms"]
+            if fp32:
+                r = fp32.p50_ms / eager.p50_ms
+                parts.append(
+                    f"ORT FP32 {r:.2f}x eager ({'meets' if r <= TARGET_ORT_FP32_VS_EAGER else 'misses'} <= {TARGET_ORT_FP32_VS_EAGER}x)"
+                )
+            if best:
+                r = best.p50_ms / eager.p50_ms
+                parts.append(
+                    f"best ({best.variant or best.precision}, {best.p50_ms:.2f} ms) {r:.2f}x eager "
+                    f"({'meets' if r <= TARGET_BEST_VS_EAGER else 'misses'} <= {TARGET_BEST_VS_EAGER}x)"
+                )
+                for label, other in (("OpenVINO default", ov_default), ("OpenVINO on INT8", ov_int8)):
+                    if other:
+                        verdict = "faster than" if best.p50_ms < other.p50_ms else "NOT faster than"
+                        parts.append(f"{verdict} {label} ({other.precision}, {other.p50_ms:.2f} ms)")
+            lines.append(head + " " + "; ".join(parts))
+    return lines

@@ -1,0 +1,206 @@
+"""``edgeseq bench``: latency of ONNX models across backends; ``bench compare`` (CI gate); ``bench suite``.
+
+Three forms share one parser (the first positional picks the form):
+
+    edgeseq bench MODEL.onnx [MORE.onnx ...] [--checkpoint CKPT] [--batch 1,8] [--threads 1,2]
+                  [--width 100,200 | --height ...] [--backend ort-cpu,torch,openvino] [--out DIR] [--json]
+    edgeseq bench compare BASE.json NEW.json [--tolerance 0.10] [--allow-missing]
+    edgeseq bench suite benchmarks/suite.toml [--out benchmarks/results] [--only NAME,...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from edgeseq.cli.common import int_list, print_json, require_file_arg, str_list
+
+SUBVERBS = ("compare", "suite")
+DEFAULT_MIN_TIME_S = 1.0
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    """Register the ``bench`` verb."""
+    parser = subparsers.add_parser(
+        "bench",
+        help="measure latency across backends (ORT CPU/CUDA, PyTorch eager, OpenVINO); compare runs; run the suite",
+        description="Measure p50/p90/p99 latency, throughput, cold start and memory of ONNX models side by side "
+        "on ONNX Runtime (CPU, CUDA), PyTorch eager (from --checkpoint) and OpenVINO (f32 and its default "
+        "precision), with the precision and provider each actually used. "
+        "`edgeseq bench compare BASE.json NEW.json` exits 1 when p50 regresses beyond --tolerance or "
+        "parity/accuracy changed. `edgeseq bench suite SUITE.toml` prepares and runs the reference suite.",
+    )
+    parser.add_argument(
+        "models",
+        nargs="+",
+        metavar="MODEL.onnx | compare BASE NEW | suite SUITE.toml",
+        help="ONNX models to measure; or `compare BASE.json NEW.json`; or `suite SUITE.toml`",
+    )
+    parser.add_argument(
+        "--checkpoint", metavar="CKPT", help="edgeseq checkpoint for the PyTorch eager baseline (backend torch)"
+    )
+    parser.add_argument(
+        "--backend",
+        type=str_list,
+        default=None,
+        metavar="LIST",
+        help="comma-separated: ort-cpu, ort-cuda, torch, openvino, openvino-f32 (default: ort-cpu, "
+        "plus torch with --checkpoint)",
+    )
+    parser.add_argument("--batch", type=int_list, default=[1], metavar="LIST", help="batch sizes (default 1)")
+    parser.add_argument(
+        "--threads",
+        type=int_list,
+        default=None,
+        metavar="LIST",
+        help="intra-op threads (default: the physical cores; more oversubscribes)",
+    )
+    sweep = parser.add_mutually_exclusive_group()
+    sweep.add_argument("--width", type=int_list, default=None, metavar="LIST", help="widths for a dynamic width axis")
+    sweep.add_argument(
+        "--height", type=int_list, default=None, metavar="LIST", help="heights for a dynamic height axis"
+    )
+    parser.add_argument(
+        "--min-time",
+        type=float,
+        default=None,
+        metavar="S",
+        help="minimum timed seconds per row (default 1; suite: the suite file's)",
+    )
+    parser.add_argument("--min-runs", type=int, default=20, metavar="N", help="minimum timed runs per row (default 20)")
+    parser.add_argument("--warmup", type=int, default=3, metavar="N", help="untimed warm-up runs per row (default 3)")
+    parser.add_argument(
+        "--max-time", type=float, default=30.0, metavar="S", help="cap on timed seconds per row (default 30)"
+    )
+    parser.add_argument(
+        "--spinning", action="store_true", help="let onnxruntime threads spin-wait (off by default; recorded)"
+    )
+    parser.add_argument(
+        "--in-process",
+        action="store_true",
+        help="measure every row in this process (faster; peak RSS is then not per row)",
+    )
+    parser.add_argument("--no-profile", action="store_true", help="skip the per-stage onnxruntime profile")
+    parser.add_argument("--out", metavar="DIR", help="write JSON, CSV, Markdown and PNG plots into DIR")
+    parser.add_argument("--json", action="store_true", help="print the JSON record instead of the table")
+    parser.add_argument(
+        "--tolerance",
+        type=float,
+        default=None,
+        metavar="FRAC",
+        help="compare: allowed p50 growth, e.g. 0.10 (default 0.10)",
+    )
+    parser.add_argument("--allow-missing", action="store_true", help="compare: do not fail on rows absent from NEW")
+    parser.add_argument("--only", type=str_list, default=None, metavar="NAMES", help="suite: run only these models")
+    parser.add_argument(
+        "--work-dir",
+        default=None,
+        metavar="DIR",
+        help="suite: where prepared models are kept (default runs/bench-suite)",
+    )
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Dispatch to measuring, ``compare`` or ``suite``."""
+    from edgeseq.errors import ConfigError
+
+    first = args.models[0]
+    if first == "compare":
+        return _compare(args)
+    if first == "suite":
+        return _suite(args)
+    for name, value in (("--tolerance", args.tolerance), ("--only", args.only), ("--work-dir", args.work_dir)):
+        if value is not None:
+            raise ConfigError(f"{name} applies to `bench compare` / `bench suite`; got it with models to measure")
+    return _measure(args)
+
+
+def _options(args: argparse.Namespace):
+    from edgeseq.bench.runner import BenchOptions
+
+    backends = args.backend or (["ort-cpu", "torch"] if args.checkpoint else ["ort-cpu"])
+    min_time = DEFAULT_MIN_TIME_S if args.min_time is None else args.min_time
+    return BenchOptions(
+        backends=backends,
+        batches=args.batch,
+        threads=args.threads,
+        widths=args.width,
+        heights=args.height,
+        spinning=args.spinning,
+        min_time_s=min_time,
+        min_runs=args.min_runs,
+        warmup_runs=args.warmup,
+        max_time_s=max(args.max_time, min_time),
+        isolate=not args.in_process,
+        profile=not args.no_profile,
+    )
+
+
+def _measure(args: argparse.Namespace) -> int:
+    from edgeseq.bench.report import console_table, write_reports
+    from edgeseq.bench.runner import bench
+
+    for model in args.models:
+        require_file_arg(model, "model")
+    if args.checkpoint:
+        require_file_arg(args.checkpoint, "checkpoint")
+    options = _options(args)
+    progress = None if args.json else (lambda line: print(line, file=sys.stderr, flush=True))
+    result = bench(args.models, checkpoint=args.checkpoint, options=options, progress=progress)
+    if args.out:
+        written = write_reports(result, args.out)
+        if not args.json:
+            print("wrote " + ", ".join(str(p) for p in written.values()), file=sys.stderr)
+    if args.json:
+        print_json(result.to_json())
+    else:
+        print(console_table(result))
+    return 0
+
+
+def _compare(args: argparse.Namespace) -> int:
+    from edgeseq.bench.compare import DEFAULT_TOLERANCE, compare_results
+    from edgeseq.bench.runner import BenchResult
+    from edgeseq.errors import ConfigError, RegressionError
+
+    if len(args.models) != 3:
+        raise ConfigError(f"bench compare: expected BASE.json NEW.json; got {len(args.models) - 1} argument(s)")
+    base, new = BenchResult.load(args.models[1]), BenchResult.load(args.models[2])
+    tolerance = DEFAULT_TOLERANCE if args.tolerance is None else args.tolerance
+    result = compare_results(base, new, tolerance=tolerance, allow_missing=args.allow_missing)
+    if args.json:
+        print_json(result.to_json())
+    else:
+        print(result.table())
+    if not result.passed:
+        raise RegressionError(
+            f"{len(result.failures)} row(s) regressed beyond {100 * tolerance:.0f}% or changed parity/accuracy "
+            f"({', '.join(sorted({d.status for d in result.failures}))})"
+        )
+    return 0
+
+
+def _suite(args: argparse.Namespace) -> int:
+    from edgeseq.bench.report import console_table
+    from edgeseq.bench.suite import DEFAULT_WORK_DIR, run_suite
+    from edgeseq.errors import ConfigError
+
+    if len(args.models) != 2:
+        raise ConfigError(f"bench suite: expected one SUITE.toml; got {len(args.models) - 1} argument(s)")
+    require_file_arg(args.models[1], "suite file")
+    log = (lambda line: print(line, file=sys.stderr, flush=True)) if not args.json else (lambda line: None)
+    result = run_suite(
+        args.models[1],
+        args.out or "benchmarks/results",
+        work_dir=args.work_dir or DEFAULT_WORK_DIR,
+        only=args.only,
+        min_time_s=args.min_time,
+        isolate=not args.in_process,
+        log=log,
+    )
+    if args.json:
+        print_json(result.to_json())
+    else:
+        print(console_table(result))
+    return 0
