@@ -99,7 +99,7 @@ def test_torchvision_feature_size_matches_forward(torchvision_backbones, name):
     assert bb.out_channels == OUT_CHANNELS[name]
     assert bb.reduction == (32, 32)
     # non-multiples of 32 exercise the ceil (resnet/mobilenet/efficientnet) and floor (vgg) arithmetic
-    for h, w in [(64, 64), (37, 53), (65, 97)]:
+    for h, w in [(64, 64), (37, 53), (65, 97), bb.min_input_size()]:
         c, fh, fw = forward_size(bb, 3, h, w)
         assert c == bb.out_channels
         assert (fh, fw) == bb.feature_size(h, w), (h, w)

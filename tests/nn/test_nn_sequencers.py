@@ -55,7 +55,6 @@ def test_bad_step_is_refused():
         SEQUENCERS.get("rows")(0)
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("step", [1, 2])
 @pytest.mark.parametrize("name", ["rows", "columns"])
 def test_torch_export_keeps_batch_and_sequence_axis_dynamic(name, step):
