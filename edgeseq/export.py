@@ -292,6 +292,7 @@ class _Plan:
     expected_rnn_layers: int
     expected_bidirectional: int
     base_size: tuple[int, int]
+    output_shapes: dict[str, tuple[int, ...]]  # torch output shapes at the example
 
 
 def _rnn_expectations(model: Any) -> tuple[int, int]:
@@ -332,9 +333,15 @@ def _probe_output_axes(module: Any, example: Any, in_axes: Mapping[int, str]) ->
         try:
             other = [tuple(o.shape) for o in _outputs_of(module, torch.randn(shape))]
         except Exception as exc:  # the model refuses the size: that axis cannot be dynamic
+            hint = (
+                "; a fixed-batch initial state (h0 buffer) does this: build it with x.new_zeros(layers, x.size(0), "
+                "hidden) or omit it"
+                if axis == 0
+                else ""
+            )
             raise ExportError(
                 f"input axis {axis} ({name}) is declared dynamic but torch fails at size {shape[axis]}: "
-                f"{str(exc).splitlines()[0][:200]}"
+                f"{_first_line(exc)}{hint}"
             ) from None
         for k, (a, b) in enumerate(zip(base, other, strict=True)):
             for out_axis, (da, db) in enumerate(zip(a, b, strict=True)):
@@ -355,8 +362,11 @@ def _plan(
         names.append(PROBABILITIES_NAME)
     layers, bidirectional = _rnn_expectations(model)
     base_size = (int(example.shape[2]), int(example.shape[3]))
+    shapes = {name: tuple(int(d) for d in out.shape) for name, out in zip(names, outputs, strict=False)}
+    if options.probabilities:
+        shapes[PROBABILITIES_NAME] = shapes[LOGITS_NAME]
     if options.static:
-        return _Plan(options.opset, True, names, {INPUT_NAME: {}}, layers, bidirectional, base_size)
+        return _Plan(options.opset, True, names, {INPUT_NAME: {}}, layers, bidirectional, base_size, shapes)
 
     given = {k: {int(a): str(n) for a, n in v.items()} for k, v in (dynamic_axes or {}).items()}
     unknown = set(given) - {INPUT_NAME, *names}
@@ -386,7 +396,7 @@ def _plan(
         axes[name] = ax
     if options.probabilities:
         axes[PROBABILITIES_NAME] = dict(out_axes[0])
-    return _Plan(options.opset, False, names, axes, layers, bidirectional, base_size)
+    return _Plan(options.opset, False, names, axes, layers, bidirectional, base_size, shapes)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -506,6 +516,22 @@ def _first_line(exc: BaseException) -> str:
     return text[:400]
 
 
+def _fix_static_output_dims(proto: Any, plan: _Plan) -> None:
+    """Declare the fixed size of every output axis that is not dynamic (tracers leave some symbolic).
+
+    Safe because parity then compares the shapes at other batch sizes and input sizes.
+    """
+    for out in proto.graph.output:
+        shape = plan.output_shapes.get(out.name)
+        dims = out.type.tensor_type.shape.dim
+        if shape is None or len(dims) != len(shape):
+            continue
+        dynamic = plan.axes.get(out.name, {}) if not plan.static else {}
+        for axis, d in enumerate(dims):
+            if axis not in dynamic and not d.HasField("dim_value"):
+                d.dim_value = shape[axis]
+
+
 def _rename_dims(proto: Any, axes: Mapping[int, str]) -> None:
     """Give the dynamo paths' generated dim names (``s34``) the declared names, wherever they appear."""
     inp = next(v for v in proto.graph.input if v.name == INPUT_NAME)
@@ -536,6 +562,7 @@ def _attempt(
     proto = onnx.load(str(raw))  # external data (if the exporter wrote any) is pulled in here
     if strategy != "torchscript" and not plan.static:
         _rename_dims(proto, plan.axes[INPUT_NAME])
+    _fix_static_output_dims(proto, plan)
     if meta is not None:
         props = meta.to_props()
         kept = [p for p in proto.metadata_props if p.key not in props]
