@@ -69,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
     table = None if args.json else _Table(predictor.task or "", sys.stdout)
     for start in range(0, len(files), CHUNK):
         chunk = files[start : start + CHUNK]
-        for path, result in zip(chunk, predictor.predict(chunk, top_k=args.top_k)):
+        for path, result in zip(chunk, predictor.predict(chunk, top_k=args.top_k), strict=True):
             if table is None:
                 print(json.dumps({"file": str(path), **result.to_json()}), flush=False)
             else:
@@ -111,7 +111,7 @@ class _Table:
 
     def _write(self, cells: list[str]) -> None:
         assert self.widths is not None
-        line = "  ".join(c.ljust(w) for c, w in zip(cells[:-1], self.widths)) + "  " + cells[-1]
+        line = "  ".join(c.ljust(w) for c, w in zip(cells[:-1], self.widths[:-1], strict=True)) + "  " + cells[-1]
         self.out.write(line.rstrip() + "\n")
 
     def close(self) -> None:

@@ -155,9 +155,7 @@ class Predictor:
         unknown = set(inputs) - set(self.input_names)
         missing = set(self.input_names) - set(inputs)
         if unknown or missing:
-            raise InputError(
-                f"run(): got inputs {sorted(inputs)}; expected exactly {list(self.input_names)}"
-            )
+            raise InputError(f"run(): got inputs {sorted(inputs)}; expected exactly {list(self.input_names)}")
         feeds = {name: self._check_feed(name, array) for name, array in inputs.items()}
         outputs = self.session.run(None, feeds)
         return dict(zip(self.output_names, outputs, strict=True))
@@ -169,7 +167,9 @@ class Predictor:
         if expected_dtype is not None and array.dtype != expected_dtype:
             raise InputError(f"input {name!r}: got dtype {array.dtype}; expected {expected_dtype}")
         expected = self._input_shapes[name]
-        if array.ndim != len(expected) or any(e is not None and e != g for e, g in zip(expected, array.shape)):
+        if array.ndim != len(expected) or any(
+            e is not None and e != g for e, g in zip(expected, array.shape, strict=True)
+        ):
             shown = tuple("?" if e is None else e for e in expected)
             raise InputError(f"input {name!r}: got shape {tuple(array.shape)}; expected {shown} (? = any size)")
         if array.size == 0:
@@ -285,7 +285,9 @@ class Predictor:
     def _check_sample(self, sample: np.ndarray) -> None:
         """Compare one sample with the graph input's fixed dimensions (e.g. a fixed height or width)."""
         expected = self.input_shape[1:]
-        if sample.ndim != len(expected) or any(e is not None and e != g for e, g in zip(expected, sample.shape)):
+        if sample.ndim != len(expected) or any(
+            e is not None and e != g for e, g in zip(expected, sample.shape, strict=True)
+        ):
             layout = "H, W, C" if self._in_graph else "C, H, W"
             shown = tuple("?" if e is None else e for e in expected)
             raise InputError(
@@ -358,7 +360,7 @@ class Predictor:
                     )
                 batch = np.stack([samples[i] for i in part])
                 (logits,) = self.session.run([meta.outputs.logits], {self.input_name: batch})
-                for i, row in zip(part, logits):
+                for i, row in zip(part, logits, strict=True):
                     out[i] = row
         return out  # type: ignore[return-value]
 
@@ -381,7 +383,7 @@ def _classify(logits: np.ndarray, labels: Sequence[str], top_k: int) -> Predicti
         label=names[0],
         index=best,
         score=float(probs[best]),
-        top_k=[(name, float(probs[i])) for name, i in zip(names, order)],
+        top_k=[(name, float(probs[i])) for name, i in zip(names, order, strict=True)],
     )
 
 

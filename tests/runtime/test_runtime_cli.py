@@ -19,7 +19,7 @@ def test_table_lists_every_file_with_label_score_and_top_k(tiny_classifier, digi
     lines = out.splitlines()
     assert lines[0].split() == ["file", "label", "score", "top-k"]
     expected = Predictor(tiny_classifier[0]).predict(paths, top_k=2)
-    for line, path, result in zip(lines[1:], paths, expected):
+    for line, path, result in zip(lines[1:], paths, expected, strict=True):
         cells = line.split()
         assert cells[:3] == [str(path), result.label, f"{result.score:.3f}"]
         assert cells[3:] == [f"{label}:{score:.3f}" for label, score in result.top_k]
@@ -30,7 +30,9 @@ def test_json_lines_for_a_folder_sorted_and_only_images(tiny_classifier, digit_p
     folder = tmp_path / "mixed"
     folder.mkdir()
     for name in ("b.png", "a.PNG", "c.jpg"):
-        Image.fromarray(np.zeros((8, 8), np.uint8)).save(folder / name, format="JPEG" if name.endswith("jpg") else "PNG")
+        Image.fromarray(np.zeros((8, 8), np.uint8)).save(
+            folder / name, format="JPEG" if name.endswith("jpg") else "PNG"
+        )
     (folder / "notes.txt").write_text("not an image")
     (folder / "sub").mkdir()
     assert main(["predict", str(tiny_classifier[0]), str(folder), "--json", "--top-k", "1"]) == 0

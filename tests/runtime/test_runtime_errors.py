@@ -21,7 +21,10 @@ def predictor(tiny_classifier):
         (lambda d: d / "missing.onnx", "not found; expected an .onnx file"),
         (lambda d: d, "is not a file; expected an .onnx file"),
         (lambda d: _write(d / "empty.onnx", b""), "is empty; expected an ONNX model"),
-        (lambda d: _write(d / "text.onnx", b"this is not a protobuf at all\n" * 10), "cannot load model .*expected a valid ONNX model"),
+        (
+            lambda d: _write(d / "text.onnx", b"this is not a protobuf at all\n" * 10),
+            "cannot load model .*expected a valid ONNX model",
+        ),
         (lambda d: _write(d / "png.onnx", _png_bytes()), "cannot load model .*expected a valid ONNX model"),
     ],
     ids=["missing", "directory", "empty", "text", "png"],

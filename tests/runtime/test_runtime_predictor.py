@@ -99,7 +99,7 @@ def test_ctc_variable_widths_batched_equal_one_by_one_and_torch(tiny_ctc):
     predictor = Predictor(path, batch_size=8)
     batched = predictor.predict(images)
     assert all(isinstance(r, TextPrediction) for r in batched)
-    for image, result in zip(images, batched):
+    for image, result in zip(images, batched, strict=True):
         alone = predictor.predict(image)
         logits = _torch_logits(model, preprocess_image(image, pre)[None])[0]
         assert result.text == alone.text == _greedy(logits)

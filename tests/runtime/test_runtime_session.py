@@ -13,7 +13,6 @@ from edgeseq.runtime import Predictor
 from edgeseq.runtime import session as session_mod
 from edgeseq.runtime.session import SessionConfig, cuda_available, physical_cores, session_options, usable_cpus
 
-
 gpu = pytest.mark.skipif(not cuda_available(), reason="needs onnxruntime-gpu and a CUDA GPU")
 
 

@@ -6,7 +6,6 @@ import json
 
 import numpy as np
 import pytest
-
 from runtime_testlib import SHIPPED_MODEL, digits_uint8, run_without_torch, save_pngs
 
 # The shipped model's test accuracy is recorded in its metadata (~0.97+); 100 test-split digits
