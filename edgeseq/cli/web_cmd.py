@@ -1,0 +1,49 @@
+"""``edgeseq web MODEL.onnx -o DIR [--serve]``: a static page that runs the model in the browser."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_parser(subparsers) -> None:
+    """Register the ``web`` verb."""
+    parser = subparsers.add_parser(
+        "web",
+        help="write an offline web page that runs the model with onnxruntime-web (and serve it)",
+        description="Write a static page (model, metadata, bundled onnxruntime-web, JavaScript preprocessing) "
+        "that runs an edgeseq ONNX model in the browser: draw or drop an image, see the result and latency.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    parser.add_argument("model", help="an ONNX model exported by edgeseq")
+    parser.add_argument("-o", "--out", required=True, help="output folder for the page")
+    parser.add_argument(
+        "--backend",
+        choices=("auto", "wasm"),
+        default="auto",
+        help="auto: WebGPU where the browser has it, else WebAssembly; wasm: WebAssembly only (half the size)",
+    )
+    parser.add_argument("--top-k", type=int, default=5, help="classes shown for classification models")
+    parser.add_argument("--title", default=None, help="page heading (default: the model file name)")
+    parser.add_argument(
+        "--ort-dist",
+        default=None,
+        metavar="DIR",
+        help="take onnxruntime-web from this dist/ folder instead of the bundled, pinned build",
+    )
+    parser.add_argument("--serve", action="store_true", help="serve the page on localhost until Ctrl-C")
+    parser.add_argument("--port", type=int, default=8000, help="port for --serve")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Build the page, print its summary as JSON, and serve it when asked."""
+    from edgeseq.cli.common import print_json
+    from edgeseq.web import build_web, serve
+
+    result = build_web(
+        args.model, args.out, backend=args.backend, top_k=args.top_k, ort_dist=args.ort_dist, title=args.title
+    )
+    print_json(result.to_json())
+    if args.serve:
+        serve(result.out_dir, port=args.port)
+    return 0

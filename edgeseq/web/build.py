@@ -1,0 +1,255 @@
+"""Write the static, offline demo page for an edgeseq ONNX model (``edgeseq web``).
+
+The page is plain files: index.html + app.js/model.js/preprocess.js/style.css (from ``static/``),
+model.onnx, metadata.json (the model's edgeseq metadata), build.json (what the page needs to know
+about this build) and vendor/ (the onnxruntime-web files for the chosen backend, copied from the
+pinned build vendored in the package, or from ``ort_dist``). Nothing is fetched from a CDN.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from edgeseq.errors import ConfigError, ExportError, InputError, ModelFileError
+from edgeseq.fileio import ensure_writable_dir, sha256_file, write_bytes_atomic, write_json_atomic
+from edgeseq.web.opcheck import VENDOR_DIR, OpCheckReport
+
+STATIC_DIR = Path(__file__).parent / "static"
+PAGE_FILES = ("index.html", "app.js", "model.js", "preprocess.js", "style.css")
+MODEL_FILE = "model.onnx"
+BACKENDS = {
+    # WebGPU execution provider with the WebAssembly provider as fallback (ORT's asyncify WebGPU build)
+    "auto": ("ort.webgpu.min.mjs", "ort-wasm-simd-threaded.asyncify.mjs", "ort-wasm-simd-threaded.asyncify.wasm"),
+    # the WebAssembly (CPU) provider only: about half the download
+    "wasm": ("ort.wasm.min.mjs", "ort-wasm-simd-threaded.mjs", "ort-wasm-simd-threaded.wasm"),
+}
+DEFAULT_TOP_K = 5
+
+
+@dataclass
+class WebBuildResult:
+    """What ``build_web`` wrote.
+
+    Attributes:
+        out_dir: the page folder.
+        files: relative path -> size in bytes, for every file written.
+        total_bytes: the page's total size.
+        backend: "auto" (WebGPU, else WebAssembly) or "wasm".
+        ort_version: the onnxruntime-web version bundled.
+        model_sha256: sha256 of model.onnx.
+        opcheck: the browser-runtime operator report.
+    """
+
+    out_dir: str
+    files: dict[str, int]
+    total_bytes: int
+    backend: str
+    ort_version: str
+    model_sha256: str
+    opcheck: OpCheckReport
+    task: str = ""
+    warnings: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-able dict."""
+        out = dataclasses.asdict(self)
+        out["opcheck"] = self.opcheck.to_json()
+        return out
+
+
+def vendored_ort(ort_dist: str | Path | None, backend: str) -> tuple[Path, str, tuple[str, ...]]:
+    """Locate the onnxruntime-web files for ``backend``: ``(folder, version, file names)``.
+
+    Args:
+        ort_dist: an onnxruntime-web ``dist/`` folder (e.g. ``web/node_modules/onnxruntime-web/dist``
+            after ``npm ci --prefix web``), or None for the build vendored in the package.
+
+    Raises:
+        InputError: a file is missing, or a vendored file does not match its recorded sha256.
+    """
+    names = BACKENDS[backend]
+    if ort_dist is None:
+        folder = VENDOR_DIR
+        record_path = folder / "VENDOR.json"
+        if not record_path.is_file():
+            raise InputError(
+                f"{record_path} is missing: this edgeseq has no bundled onnxruntime-web; run "
+                "`npm ci --prefix web && npm run vendor --prefix web` in the edgeseq repository, "
+                "or pass --ort-dist path/to/onnxruntime-web/dist"
+            )
+        record = json.loads(record_path.read_text(encoding="utf-8"))
+        for name in names:
+            path = folder / name
+            if not path.is_file() or sha256_file(path) != record["sha256"].get(name):
+                raise InputError(
+                    f"bundled onnxruntime-web file {name} is missing or changed (sha256 differs from VENDOR.json); "
+                    "re-run `npm run vendor --prefix web`"
+                )
+        return folder, str(record["version"]), names
+    folder = Path(ort_dist)
+    missing = [name for name in names if not (folder / name).is_file()]
+    if missing:
+        raise InputError(
+            f"--ort-dist {str(folder)!r}: missing {', '.join(missing)}; expected onnxruntime-web's dist/ folder "
+            "(npm install onnxruntime-web, then node_modules/onnxruntime-web/dist)"
+        )
+    package_json = folder.parent / "package.json"
+    version = "unknown"
+    if package_json.is_file():
+        version = str(json.loads(package_json.read_text(encoding="utf-8")).get("version", "unknown"))
+    return folder, version, names
+
+
+def _load_model(model_path: Path):
+    from edgeseq.errors import require
+
+    onnx = require("onnx")
+    if not model_path.is_file():
+        raise ModelFileError(f"model file {str(model_path)!r} not found")
+    try:
+        model = onnx.load(str(model_path), load_external_data=False)
+    except Exception as exc:  # onnx raises DecodeError and friends from protobuf
+        raise ModelFileError(f"cannot read {str(model_path)!r} as an ONNX model: {exc}") from None
+    external = [t.name for t in model.graph.initializer if t.data_location == onnx.TensorProto.EXTERNAL]
+    if external:
+        raise ExportError(
+            f"{str(model_path)!r} keeps {len(external)} tensors in external data files ({external[0]}, ...); "
+            "the page loads one file: re-save it with the weights inside (onnx.save(model, path))"
+        )
+    return model
+
+
+def _metadata(model, model_path: Path):
+    from edgeseq.runtime.metadata import ModelMetadata
+
+    meta = ModelMetadata.from_props({p.key: p.value for p in model.metadata_props})
+    if not meta.preprocess:
+        raise ModelFileError(
+            f"{str(model_path)!r} has no edgeseq.preprocess metadata; the page needs the image size, color and "
+            "mean/std: export it with `edgeseq export`"
+        )
+    graph_inputs = [i.name for i in model.graph.input if i.name not in {t.name for t in model.graph.initializer}]
+    graph_outputs = [o.name for o in model.graph.output]
+    if meta.input.name not in graph_inputs:
+        raise ModelFileError(f"edgeseq.input names {meta.input.name!r}; the graph inputs are {graph_inputs}")
+    if meta.outputs.logits not in graph_outputs:
+        raise ModelFileError(f"edgeseq.outputs names {meta.outputs.logits!r}; the graph outputs are {graph_outputs}")
+    if len(graph_inputs) != 1:
+        raise ModelFileError(f"the page feeds one input; the graph has {len(graph_inputs)}: {graph_inputs}")
+    return meta
+
+
+def _prepare_out_dir(out_dir: Path) -> None:
+    """Refuse a non-empty folder that is not an earlier page; remove the earlier page's files."""
+    ensure_writable_dir(out_dir)
+    entries = list(out_dir.iterdir())
+    if not entries:
+        return
+    previous = out_dir / "build.json"
+    if not previous.is_file():
+        raise InputError(
+            f"output folder {str(out_dir)!r} is not empty and holds no earlier `edgeseq web` page; "
+            "expected an empty or new folder"
+        )
+    try:
+        old_files = json.loads(previous.read_text(encoding="utf-8")).get("files", {})
+    except json.JSONDecodeError:
+        raise InputError(f"{previous} is not valid JSON; remove the folder or pick another -o") from None
+    for name in old_files:
+        path = (out_dir / name).resolve()
+        if path.is_file() and out_dir.resolve() in path.parents:  # never outside the page folder
+            path.unlink()
+
+
+def build_web(
+    model_path: str | Path,
+    out_dir: str | Path,
+    *,
+    backend: str = "auto",
+    top_k: int = DEFAULT_TOP_K,
+    ort_dist: str | Path | None = None,
+    title: str | None = None,
+) -> WebBuildResult:
+    """Write a static page that runs ``model_path`` in the browser with onnxruntime-web.
+
+    Args:
+        model_path: an ONNX model exported by edgeseq (with ``edgeseq.*`` metadata).
+        out_dir: the page folder (created; an earlier page there is replaced).
+        backend: "auto" (WebGPU where the browser has it, else WebAssembly) or "wasm" (smaller page).
+        top_k: classes shown for classification models.
+        ort_dist: an onnxruntime-web ``dist/`` folder to take the runtime from instead of the bundled one.
+        title: the page heading (default: the model file's name).
+
+    Returns:
+        A :class:`WebBuildResult` listing the files and their sizes.
+
+    Raises:
+        ConfigError: unknown backend or bad top_k.
+        ModelFileError: missing/corrupt model or no edgeseq metadata.
+        ExportError: the graph uses opsets/operators onnxruntime-web lacks, or external data.
+        InputError: the output folder is unusable, or the onnxruntime-web files are missing.
+    """
+    from edgeseq import __version__
+    from edgeseq.web.opcheck import check_browser_support
+    from edgeseq.web.pillow_compat import pillow_vertical_pass_first
+
+    if backend not in BACKENDS:
+        raise ConfigError(f"backend: got {backend!r}; expected one of {', '.join(BACKENDS)}")
+    if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1:
+        raise ConfigError(f"top_k: got {top_k!r}; expected a positive integer")
+    model_path, out_dir = Path(model_path), Path(out_dir)
+    model = _load_model(model_path)
+    meta = _metadata(model, model_path)
+    report = check_browser_support(model)
+    ort_folder, ort_version, ort_files = vendored_ort(ort_dist, backend)
+
+    _prepare_out_dir(out_dir)
+    (out_dir / "vendor").mkdir(exist_ok=True)
+    written: dict[str, int] = {}
+
+    def put(name: str, data: bytes) -> None:
+        write_bytes_atomic(out_dir / name, data)
+        written[name] = len(data)
+
+    put(MODEL_FILE, model_path.read_bytes())
+    for name in PAGE_FILES:
+        put(name, (STATIC_DIR / name).read_bytes())
+    for name in ort_files:
+        put(f"vendor/{name}", (ort_folder / name).read_bytes())
+    put("metadata.json", (json.dumps(dataclasses.asdict(meta), indent=2, sort_keys=True) + "\n").encode())
+    model_sha = sha256_file(out_dir / MODEL_FILE)
+    build_info = {
+        "title": title or model_path.stem,
+        "model_file": MODEL_FILE,
+        "model_sha256": model_sha,
+        "backend": backend,
+        "ort_version": ort_version,
+        "ort_module": ort_files[0],
+        "top_k": top_k,
+        "pillow_vertical_pass_first": pillow_vertical_pass_first(),
+        "edgeseq_version": __version__,
+        "opcheck": report.to_json(),
+        "files": dict(written),
+    }
+    write_json_atomic(out_dir / "build.json", build_info)
+    written["build.json"] = (out_dir / "build.json").stat().st_size
+    warnings = []
+    if backend == "auto" and report.webgpu_fallback:
+        warnings.append(
+            "on WebGPU these operators run on the WebAssembly provider instead: " + ", ".join(report.webgpu_fallback)
+        )
+    return WebBuildResult(
+        out_dir=str(out_dir),
+        files=written,
+        total_bytes=sum(written.values()),
+        backend=backend,
+        ort_version=ort_version,
+        model_sha256=model_sha,
+        opcheck=report,
+        task=meta.task,
+        warnings=warnings,
+    )
