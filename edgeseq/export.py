@@ -730,6 +730,7 @@ def export_onnx(
         exported_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
         torch_version=torch.__version__,
         export_options=options.to_dict(),
+        example_input_shape=[int(d) for d in example.shape],  # NCHW, before in-graph preprocessing
         dynamic_axes=dyn,
         rewrites=rewrites,
         task=getattr(meta, "task", None),

@@ -158,6 +158,11 @@ class ParityReport:
         return "\n".join(text)
 
 
+def _first_line(exc: BaseException) -> str:
+    lines = [line for line in str(exc).strip().splitlines() if line.strip()]
+    return (lines[0] if lines else type(exc).__name__)[:300]
+
+
 def _fmt(value: float | None, spec: str = ".2e") -> str:
     return "-" if value is None else format(value, spec)
 
@@ -408,7 +413,8 @@ def check_parity(
         tolerances: thresholds (default: the named constants of this module).
         seed: seed of the random inputs.
         base_size: the export example's (height, width); default from the ONNX metadata, the model's
-            ``input_size``, the first ``inputs`` array, or the graph's fixed dims.
+            ``input_size``, the first ``inputs`` array, the graph's fixed dims, or the manifest's
+            ``example_input_shape``.
 
     Returns:
         A :class:`ParityReport`; ``passed`` is False when any check failed (nothing is raised for that).
@@ -461,6 +467,12 @@ def check_parity(
             base_size = tuple(extra_inputs[0].shape[2:4])
         elif 2 in graph_in.static and 3 in graph_in.static:
             base_size = (graph_in.static[2], graph_in.static[3])
+        else:  # a plain module exported by edgeseq: the manifest records the example's shape
+            from edgeseq.manifest import read_manifest
+
+            example_shape = read_manifest(onnx_path).get("example_input_shape")
+            if isinstance(example_shape, list) and len(example_shape) == 4:
+                base_size = (int(example_shape[2]), int(example_shape[3]))
     if channels is None or base_size is None:
         raise InputError(
             "check_parity: cannot tell the model's input size; pass inputs= (an NCHW example) or base_size=(h, w)"
@@ -514,16 +526,21 @@ def check_parity(
         for case, feed in cases:
             torch_in = normalize(feed, spec) if graph_in.uint8_nhwc else feed
             shape_nchw = list(torch_in.shape)
-            with torch.inference_mode():
-                out = model(torch.from_numpy(np.ascontiguousarray(torch_in)))
+            try:
+                with torch.inference_mode():
+                    out = model(torch.from_numpy(np.ascontiguousarray(torch_in)))
+            except Exception as exc:  # the module itself refuses this input: report it like any failure
+                problem = f"{case} input {shape_nchw}: torch failed: {_first_line(exc)}"
+                failures.append(problem)
+                rows.append(ParityRow(case, "*", shape_nchw, problems=[problem]))
+                continue
             refs = [o.detach().float().numpy() for o in (out if isinstance(out, (tuple, list)) else (out,))]
             if len(onnx_names) == len(refs) + 1 and onnx_names[-1] == probabilities_name:
                 refs.append(torch.softmax(torch.from_numpy(refs[0]), dim=-1).numpy())
             try:
                 gots = session.run(None, {graph_in.name: feed})
             except Exception as exc:  # onnxruntime's own error types; report and go on
-                msg = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
-                problem = f"{case} input {shape_nchw}: onnxruntime failed: {msg}"
+                problem = f"{case} input {shape_nchw}: onnxruntime failed: {_first_line(exc)}"
                 failures.append(problem)
                 rows.append(ParityRow(case, "*", shape_nchw, problems=[problem]))
                 continue
