@@ -263,6 +263,14 @@ def _current_rss_mb() -> float | None:
     return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
+def _load_1m() -> float | None:
+    """The 1-minute load average: other processes on the cores make every number slower and noisier."""
+    try:
+        return round(os.getloadavg()[0], 2)
+    except (AttributeError, OSError):  # not available on this OS
+        return None
+
+
 def _peak_rss_mb() -> float:
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return peak / 2**20 if sys.platform == "darwin" else peak / 2**10  # bytes on macOS, KiB on Linux
@@ -285,6 +293,7 @@ def measure(spec: MeasureSpec) -> dict[str, Any]:
     from edgeseq.bench.timing import time_callable
 
     rss_before = _current_rss_mb()
+    load_before = _load_1m()
     t0 = time.perf_counter_ns()
     try:
         opened = _OPENERS[spec.backend](spec)
@@ -311,6 +320,7 @@ def measure(spec: MeasureSpec) -> dict[str, Any]:
         "output_shape": _output_shape(out),
         "timing": stats.to_json(),
         "rss_before_mb": rss_before,
+        "load_avg_1m": load_before,
     }
     opened.close()
     if spec.profile and spec.backend == "ort-cpu":

@@ -40,6 +40,7 @@ CSV_COLUMNS = (
     "session_create_ms",
     "cold_ms",
     "peak_rss_mb",
+    "load_avg_1m",
     "model_size_mb",
     "gflops_per_inference",
     "achieved_gflops_s",

@@ -18,6 +18,11 @@ from edgeseq.bench.backends import BACKENDS, INT8_OPS, MeasureSpec, measure, mea
 from edgeseq.errors import ConfigError, InputError, ModelFileError
 
 SCHEMA = "edgeseq-bench/1"
+# A 1-minute load average above cores + this means other processes competed for the cores during a row.
+BUSY_LOAD_MARGIN = 0.5
+BUSY_NOTE = (
+    "other processes competed for the cores during this row (load_avg_1m above the cores): its latency is inflated"
+)
 ONNX_BACKENDS = tuple(b for b in BACKENDS if b != "torch")
 
 
@@ -114,6 +119,7 @@ class BenchRow:
     peak_rss_mb: float | None = None
     rss_before_mb: float | None = None
     rss_isolated: bool = True
+    load_avg_1m: float | None = None  # 1-minute load average when the row started (other work on the cores)
     gflops_per_inference: float | None = None
     achieved_gflops_s: float | None = None
     peak_fp32_gflops_s: float | None = None
@@ -410,6 +416,7 @@ def _fill_row(
     row.cold_ms = measured["cold_ms"]
     row.peak_rss_mb = measured.get("peak_rss_mb")
     row.rss_before_mb = measured.get("rss_before_mb")
+    row.load_avg_1m = measured.get("load_avg_1m")
     row.stages_ms = measured.get("stages_ms", {}) or {}
     out_shape = measured.get("output_shape")
     if out_shape and len(out_shape) == 3:  # (batch, time, classes): a CTC model's timesteps

@@ -80,6 +80,12 @@ def make_tiny_ctc_onnx(path: Path) -> Path:
 
 
 @pytest.fixture(scope="session")
+def tiny_dims() -> dict[str, int]:
+    """The tiny model's sizes (conftest modules cannot be imported by the test files)."""
+    return {"height": TINY_HEIGHT, "width": TINY_WIDTH, "hidden": TINY_HIDDEN, "classes": TINY_CLASSES, "channels": 4}
+
+
+@pytest.fixture(scope="session")
 def tiny_onnx(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny CTC model file (session-scoped: built once)."""
     return make_tiny_ctc_onnx(tmp_path_factory.mktemp("bench_model") / "tiny.onnx")

@@ -63,17 +63,42 @@ def test_time_callable_meets_min_runs_and_excludes_warmup():
     assert stats.warmup_runs == 4
 
 
-def test_time_callable_meets_min_time():
-    stats = time_callable(lambda: time.sleep(0.002), min_time_s=0.05, min_runs=1, warmup_runs=0)
-    assert stats.total_time_s >= 0.05
-    assert stats.min_ms >= 2.0  # sleep never returns early
-    assert stats.n >= 10
+class FakeClock:
+    """perf_counter_ns stand-in: the timed function advances it by a fixed step (deterministic on a busy CI)."""
+
+    def __init__(self, step_ns: int) -> None:
+        self.now = 0
+        self.step_ns = step_ns
+
+    def __call__(self) -> int:
+        return self.now
+
+    def work(self) -> None:
+        self.now += self.step_ns
 
 
-def test_time_callable_stops_at_max_time():
-    stats = time_callable(lambda: time.sleep(0.01), min_time_s=0.0, min_runs=10_000, warmup_runs=0, max_time_s=0.05)
-    assert stats.n < 10_000
-    assert stats.total_time_s >= 0.05
+def test_time_callable_meets_min_time(monkeypatch):
+    clock = FakeClock(10_000_000)  # every call takes 10 ms
+    monkeypatch.setattr(time, "perf_counter_ns", clock)
+    stats = time_callable(clock.work, min_time_s=0.1, min_runs=1, warmup_runs=2)
+    assert stats.n == 10  # 10 x 10 ms reaches the 0.1 s minimum
+    assert stats.p50_ms == pytest.approx(10.0)
+    assert stats.total_time_s == pytest.approx(0.1)
+
+
+def test_time_callable_stops_at_max_time(monkeypatch):
+    clock = FakeClock(10_000_000)
+    monkeypatch.setattr(time, "perf_counter_ns", clock)
+    stats = time_callable(clock.work, min_time_s=0.0, min_runs=10_000, warmup_runs=0, max_time_s=0.05)
+    assert stats.n == 5  # capped by max_time_s long before min_runs
+    assert stats.total_time_s == pytest.approx(0.05)
+
+
+def test_time_callable_real_clock_smoke():
+    stats = time_callable(lambda: time.sleep(0.001), min_time_s=0.01, min_runs=3, warmup_runs=1)
+    assert stats.n >= 3
+    assert stats.min_ms >= 1.0  # sleep never returns early
+    assert stats.total_time_s >= 0.01
 
 
 @pytest.mark.parametrize(
