@@ -285,6 +285,65 @@ def _output_shape(out: Any) -> list[int] | None:
     return [int(d) for d in shape] if shape is not None else None
 
 
+class Measurement:
+    """One row being measured: open (timed), cold run (timed), warm-up, then timed calls on demand.
+
+    :func:`measure` drives it start to finish; the interleaving worker (``--serve``) drives it in
+    slices so that several rows take turns on the cores (see :mod:`edgeseq.bench.interleave`).
+    """
+
+    def __init__(self, spec: MeasureSpec) -> None:
+        self.spec = spec
+        self.info: dict[str, Any] = {"rss_before_mb": _current_rss_mb(), "load_avg_1m": _load_1m()}
+        self.samples: list[int] = []
+        t0 = time.perf_counter_ns()
+        self.opened = _OPENERS[spec.backend](spec)  # BackendUnavailable propagates: the row is skipped
+        self.info["session_create_ms"] = (time.perf_counter_ns() - t0) / 1e6
+        self.x = make_input(spec.shape, spec.dtype, spec.seed)
+        t0 = time.perf_counter_ns()
+        out = self.opened.infer(self.x)
+        self.info["cold_ms"] = (time.perf_counter_ns() - t0) / 1e6
+        self.info["output_shape"] = _output_shape(out)
+        for _ in range(spec.warmup_runs):
+            self.opened.infer(self.x)
+
+    def run_for(self, time_s: float, min_runs: int) -> list[int]:
+        """Timed calls until both ``time_s`` seconds and ``min_runs`` calls; returns their durations (ns)."""
+        infer, x, clock = self.opened.infer, self.x, time.perf_counter_ns
+        deadline_ns = int(time_s * 1e9)
+        out: list[int] = []
+        start = clock()
+        while True:
+            t0 = clock()
+            infer(x)
+            t1 = clock()
+            out.append(t1 - t0)
+            if len(out) >= min_runs and t1 - start >= deadline_ns:
+                break
+        self.samples.extend(out)
+        return out
+
+    def finish(self, stats: Any = None) -> dict[str, Any]:
+        """Close the backend, run the profiler if asked, and return the row's fields."""
+        from edgeseq.bench.timing import TimingStats
+
+        stats = stats or TimingStats.from_samples(self.samples, warmup_runs=self.spec.warmup_runs)
+        row: dict[str, Any] = {
+            "provider": self.opened.provider,
+            "precision": self.opened.precision,
+            "settings": self.opened.settings,
+            "timing": stats.to_json(),
+            **self.info,
+        }
+        self.opened.close()
+        if self.spec.profile and self.spec.backend == "ort-cpu":
+            from edgeseq.bench.profile import profile_ort
+
+            row["stages_ms"] = profile_ort(self.spec, self.x)
+        row["peak_rss_mb"] = _peak_rss_mb()
+        return row
+
+
 def measure(spec: MeasureSpec) -> dict[str, Any]:
     """Open, cold-run, warm up and time one configuration; return its result row fields.
 
@@ -292,43 +351,29 @@ def measure(spec: MeasureSpec) -> dict[str, Any]:
     """
     from edgeseq.bench.timing import time_callable
 
-    rss_before = _current_rss_mb()
-    load_before = _load_1m()
-    t0 = time.perf_counter_ns()
     try:
-        opened = _OPENERS[spec.backend](spec)
+        m = Measurement(spec)
     except BackendUnavailable as exc:
         return {"skipped": str(exc)}
-    create_ms = (time.perf_counter_ns() - t0) / 1e6
-    x = make_input(spec.shape, spec.dtype, spec.seed)
-    t0 = time.perf_counter_ns()
-    out = opened.infer(x)
-    cold_ms = (time.perf_counter_ns() - t0) / 1e6
     stats = time_callable(
-        lambda: opened.infer(x),
+        lambda: m.opened.infer(m.x),
         min_time_s=spec.min_time_s,
         min_runs=spec.min_runs,
-        warmup_runs=spec.warmup_runs,
+        warmup_runs=0,  # Measurement already warmed up
         max_time_s=spec.max_time_s,
     )
-    row: dict[str, Any] = {
-        "provider": opened.provider,
-        "precision": opened.precision,
-        "settings": opened.settings,
-        "session_create_ms": create_ms,
-        "cold_ms": cold_ms,
-        "output_shape": _output_shape(out),
-        "timing": stats.to_json(),
-        "rss_before_mb": rss_before,
-        "load_avg_1m": load_before,
-    }
-    opened.close()
-    if spec.profile and spec.backend == "ort-cpu":
-        from edgeseq.bench.profile import profile_ort
+    stats = type(stats).from_samples(stats.samples_ns, warmup_runs=spec.warmup_runs, total_time_s=stats.total_time_s)
+    return m.finish(stats)
 
-        row["stages_ms"] = profile_ort(spec, x)
-    row["peak_rss_mb"] = _peak_rss_mb()
-    return row
+
+def worker_env(threads: int) -> dict[str, str]:
+    """Environment of a worker process: this one's, with the repository importable and OpenMP sized."""
+    env = dict(os.environ)
+    # torch/OpenMP read this at start-up; the backend's own thread setting is applied as well.
+    env["OMP_NUM_THREADS"] = str(threads)
+    repo_root = str(Path(__file__).resolve().parents[2])
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (repo_root, env.get("PYTHONPATH", "")) if p)
+    return env
 
 
 def measure_isolated(spec: MeasureSpec, *, python: str | None = None) -> dict[str, Any]:
@@ -337,17 +382,12 @@ def measure_isolated(spec: MeasureSpec, *, python: str | None = None) -> dict[st
     Raises:
         EdgeseqError: the worker failed (its last stderr line is in the message).
     """
-    env = dict(os.environ)
-    # torch/OpenMP read this at start-up; the backend's own thread setting is applied as well.
-    env["OMP_NUM_THREADS"] = str(spec.threads)
-    repo_root = str(Path(__file__).resolve().parents[2])
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (repo_root, env.get("PYTHONPATH", "")) if p)
     proc = subprocess.run(
         [python or sys.executable, "-m", "edgeseq.bench.backends"],
         input=json.dumps(asdict(spec)),
         capture_output=True,
         text=True,
-        env=env,
+        env=worker_env(spec.threads),
         timeout=spec.max_time_s + WORKER_TIMEOUT_MARGIN_S,
     )
     if proc.returncode != 0:
@@ -361,14 +401,41 @@ def measure_isolated(spec: MeasureSpec, *, python: str | None = None) -> dict[st
         raise EdgeseqError(f"benchmark worker for {spec.backend} printed no result") from None
 
 
-def _worker_main() -> int:
-    spec = MeasureSpec(**json.loads(sys.stdin.read()))
+def _reply(obj: dict[str, Any]) -> None:
+    sys.stdout.write(json.dumps(obj, default=str) + "\n")
+    sys.stdout.flush()
+
+
+def _serve() -> int:
+    """Interleaving worker: first line a spec; then commands ``{"run": [time_s, min_runs]}`` / ``{"finish": 1}``."""
+    spec = MeasureSpec(**json.loads(sys.stdin.readline()))
     try:
+        m = Measurement(spec)
+    except BackendUnavailable as exc:
+        _reply({"skipped": str(exc)})
+        return 0
+    _reply({"ready": True})
+    for line in sys.stdin:
+        cmd = json.loads(line)
+        if "run" in cmd:
+            time_s, min_runs = cmd["run"]
+            _reply({"samples_ns": m.run_for(float(time_s), int(min_runs))})
+        elif "finish" in cmd:
+            _reply(m.finish())
+            return 0
+    return 0
+
+
+def _worker_main() -> int:
+    try:
+        if "--serve" in sys.argv[1:]:
+            return _serve()
+        spec = MeasureSpec(**json.loads(sys.stdin.read()))
         row = measure(spec)
     except (InputError, DependencyError, EdgeseqError) as exc:
         print(f"{type(exc).__name__}: {exc}", file=sys.stderr)
         return 2
-    sys.stdout.write(json.dumps(row, default=str) + "\n")
+    _reply(row)
     return 0
 
 

@@ -38,6 +38,9 @@ class BenchOptions:
         spinning: onnxruntime intra-op spin-waiting (off by default, ONNX-TRAPS #15; recorded per row).
         min_time_s, min_runs, warmup_runs, max_time_s: see ``time_callable``.
         isolate: measure each row in a fresh Python process so peak RSS is per row.
+        rounds: > 1 interleaves the rows: each row's timed calls are split into this many slices and
+            every round visits the rows in a random order (fair side-by-side ratios on a machine
+            whose load drifts); needs ``isolate``.
         profile: onnxruntime profiler per-stage times for ort-cpu rows.
         flops: estimate FLOPs from the graph and report achieved GFLOP/s.
         seed: seed of the random inputs.
@@ -54,6 +57,7 @@ class BenchOptions:
     warmup_runs: int = 3
     max_time_s: float = 30.0
     isolate: bool = True
+    rounds: int = 1
     profile: bool = True
     flops: bool = True
     seed: int = 0
@@ -70,6 +74,8 @@ class BenchOptions:
                 raise ConfigError(f"{key}: got {values!r}; expected a non-empty list of positive integers")
         if self.widths and self.heights:
             raise ConfigError("widths and heights: got both; expected a sweep over one dynamic axis at a time")
+        if self.rounds < 1 or (self.rounds > 1 and not self.isolate):
+            raise ConfigError(f"rounds: got {self.rounds} with isolate={self.isolate}; expected 1, or > 1 with isolate")
         if self.min_time_s < 0 or self.max_time_s < self.min_time_s:
             raise ConfigError(
                 f"min_time_s/max_time_s: got {self.min_time_s}/{self.max_time_s}; expected 0 <= min <= max"
@@ -473,22 +479,10 @@ def bench(
     rows: list[BenchRow] = []
     notes: list[str] = []
 
+    jobs: list[tuple[BenchRow, MeasureSpec, dict[str, float] | None]] = []
+
     def run_one(row: BenchRow, spec: MeasureSpec, flops: dict[str, float] | None) -> None:
-        if row.threads > cores:
-            row.notes.append(
-                f"{row.threads} threads on {cores} physical cores: oversubscribed (expect slower, noisier runs)"
-            )
-        if spec.backend == "ort-cuda":
-            row.notes.append("each new input shape pays the cuDNN algorithm search; it is warmed up before timing")
-        _fill_row(
-            row,
-            _run_spec(spec, options.isolate),
-            flops,
-            peak_per_core if row.provider != "CUDAExecutionProvider" else None,
-        )
-        row.rss_isolated = options.isolate
-        rows.append(row)
-        say(_progress_line(row))
+        jobs.append((row, spec, flops))
 
     common = dict(
         spinning=options.spinning,
@@ -536,11 +530,34 @@ def bench(
                             notes=list(shape_notes),
                         )
                         run_one(row, spec, flops)
-    if "torch" in options.backends:
-        rows_before = len(rows)
+    if "torch" in options.backends:  # the baseline first: it is what the other rows are read against
+        before = len(jobs)
         _bench_torch(str(checkpoint), infos, threads_list, options, common, run_one)
-        if len(rows) == rows_before:
-            notes.append("torch: no rows")
+        jobs[:] = jobs[before:] + jobs[:before]
+    if options.rounds > 1:
+        from edgeseq.bench.interleave import measure_interleaved
+
+        say(f"  measuring {len(jobs)} rows in {options.rounds} interleaved rounds")
+        measured = measure_interleaved([spec for _, spec, _ in jobs], rounds=options.rounds, seed=options.seed)
+    else:
+        measured = None
+    for i, (row, spec, flops) in enumerate(jobs):
+        if row.threads > cores:
+            row.notes.append(
+                f"{row.threads} threads on {cores} physical cores: oversubscribed (expect slower, noisier runs)"
+            )
+        if spec.backend == "ort-cuda":
+            row.notes.append("each new input shape pays the cuDNN algorithm search; it is warmed up before timing")
+        result = measured[i] if measured is not None else _run_spec(spec, options.isolate)
+        _fill_row(row, result, flops, peak_per_core if spec.backend != "ort-cuda" else None)
+        row.rss_isolated = options.isolate
+        # Our own measurement adds up to `threads` to the load; more than that is someone else's work.
+        if row.load_avg_1m is not None and row.load_avg_1m > cores + BUSY_LOAD_MARGIN:
+            row.notes.append(BUSY_NOTE)
+        if options.rounds > 1:
+            row.settings["interleaved_rounds"] = options.rounds
+        rows.append(row)
+        say(_progress_line(row))
     env = env_card([i.ref.path for i in infos] + ([str(checkpoint)] if checkpoint else []))
     return BenchResult(
         rows=rows,

@@ -15,6 +15,7 @@ Suite file::
     batches = [1]
     threads = [2]            # omit: the physical cores
     min_time_s = 2.0
+    rounds = 10              # interleave the rows (see edgeseq.bench.interleave)
 
     [[model]]
     name = "resnet18-rows-lstm"
@@ -70,6 +71,7 @@ class Suite:
     threads: list[int] | None
     min_time_s: float
     models: list[SuiteModel]
+    rounds: int = 1
     name: str = "edgeseq benchmark suite"
     base_dir: str = "."
 
@@ -109,6 +111,7 @@ _SUITE_DEFAULTS: dict[str, Any] = {
     "batches": [1],
     "threads": None,
     "min_time_s": 2.0,
+    "rounds": 1,
 }
 
 
@@ -214,6 +217,7 @@ def run_suite(
     work_dir: str | Path = DEFAULT_WORK_DIR,
     only: list[str] | None = None,
     min_time_s: float | None = None,
+    rounds: int | None = None,
     isolate: bool = True,
     log=print,
 ) -> BenchResult:
@@ -225,6 +229,7 @@ def run_suite(
         work_dir: where prepared checkpoints and ONNX files are kept (reused on the next run).
         only: model names to run (default: all).
         min_time_s: override the suite's minimum time per row (quick checks).
+        rounds: override the suite's interleaving rounds.
         isolate: a fresh process per row (peak RSS per row).
         log: progress lines.
 
@@ -260,6 +265,7 @@ def run_suite(
             min_time_s=min_time_s if min_time_s is not None else suite.min_time_s,
             max_time_s=max(30.0, (min_time_s or suite.min_time_s) * 3),
             isolate=isolate,
+            rounds=(rounds or suite.rounds) if isolate else 1,
         )
         ckpt = files["checkpoint"] if "torch" in backends else None
         result = bench(refs, checkpoint=ckpt, options=options, progress=log)

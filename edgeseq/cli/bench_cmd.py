@@ -80,6 +80,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         action="store_true",
         help="measure every row in this process (faster; peak RSS is then not per row)",
     )
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=None,
+        metavar="N",
+        help="interleave rows: split each row's timing into N rounds, rows in random order per round "
+        "(fair ratios on a busy machine; default 1; suite: the suite file's)",
+    )
     parser.add_argument("--no-profile", action="store_true", help="skip the per-stage onnxruntime profile")
     parser.add_argument("--out", metavar="DIR", help="write JSON, CSV, Markdown and PNG plots into DIR")
     parser.add_argument("--json", action="store_true", help="print the JSON record instead of the table")
@@ -133,6 +141,7 @@ def _options(args: argparse.Namespace):
         warmup_runs=args.warmup,
         max_time_s=max(args.max_time, min_time),
         isolate=not args.in_process,
+        rounds=args.rounds or 1,
         profile=not args.no_profile,
     )
 
@@ -196,6 +205,7 @@ def _suite(args: argparse.Namespace) -> int:
         work_dir=args.work_dir or DEFAULT_WORK_DIR,
         only=args.only,
         min_time_s=args.min_time,
+        rounds=args.rounds,
         isolate=not args.in_process,
         log=log,
     )

@@ -152,3 +152,15 @@ def test_cli_json_and_reports(tiny_onnx, tmp_path, capsys):
     }
     assert main(["bench", str(tiny_onnx), "--tolerance", "0.1"]) == 2  # compare-only option
     assert main(["bench", str(tmp_path / "missing.onnx")]) == 2
+
+
+def test_interleaved_rounds_give_every_row_its_share(tiny_onnx):
+    options = BenchOptions(backends=["ort-cpu"], threads=[1], widths=[16, 32], rounds=3, profile=False, **QUICK)
+    rows = bench([tiny_onnx], options=options).rows
+    assert len(rows) == 2
+    for row in rows:
+        assert row.skipped is None and row.rss_isolated
+        assert row.n >= QUICK["min_runs"]  # ceil(min_runs / rounds) per round, 3 rounds
+        assert row.settings["interleaved_rounds"] == 3
+    with pytest.raises(ConfigError, match="rounds"):
+        BenchOptions(rounds=2, isolate=False)

@@ -1,0 +1,112 @@
+"""Interleaved measurement: every row in its own worker process, taking turns on the cores.
+
+On a shared machine the load drifts (other jobs, clock frequency). Measuring rows one after the
+other lets that drift land on whichever row ran at the wrong moment; here each row's timed calls
+are split into ``rounds`` slices and every round visits the rows in a fresh random order, so drift
+spreads over all rows alike and side-by-side ratios stay fair. Each row still has its own process
+(its own peak RSS, thread pools and allocator) and only one row runs at a time; the others wait
+blocked on a pipe read.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import subprocess
+import sys
+from dataclasses import asdict
+from typing import Any
+
+from edgeseq.bench.backends import WORKER_TIMEOUT_MARGIN_S, MeasureSpec, worker_env
+from edgeseq.bench.timing import TimingStats
+from edgeseq.errors import EdgeseqError
+
+
+class _Worker:
+    """A ``python -m edgeseq.bench.backends --serve`` process holding one opened model."""
+
+    def __init__(self, spec: MeasureSpec) -> None:
+        self.spec = spec
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "edgeseq.bench.backends", "--serve"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=worker_env(spec.threads),
+        )
+        self.samples: list[int] = []
+        self.skipped: str | None = None
+        self._send(asdict(spec))
+
+    def _send(self, obj: dict[str, Any]) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(json.dumps(obj) + "\n")
+        self.proc.stdin.flush()
+
+    def _receive(self) -> dict[str, Any]:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:  # skip anything a library printed to stdout
+            line = line.strip()
+            if line.startswith("{"):
+                try:
+                    return json.loads(line)
+                except json.JSONDecodeError:
+                    continue
+        self.proc.wait(timeout=WORKER_TIMEOUT_MARGIN_S)
+        err = (self.proc.stderr.read() if self.proc.stderr else "").strip().splitlines()
+        raise EdgeseqError(
+            f"benchmark worker for {self.spec.backend} on {self.spec.model_path!r} died: {err[-1] if err else 'no output'}"
+        )
+
+    def ready(self) -> bool:
+        reply = self._receive()
+        if "skipped" in reply:
+            self.skipped = reply["skipped"]
+            self.proc.wait(timeout=WORKER_TIMEOUT_MARGIN_S)
+            return False
+        return True
+
+    def run(self, time_s: float, min_runs: int) -> None:
+        self._send({"run": [time_s, min_runs]})
+        self.samples.extend(self._receive()["samples_ns"])
+
+    def finish(self) -> dict[str, Any]:
+        self._send({"finish": 1})
+        row = self._receive()
+        self.proc.wait(timeout=WORKER_TIMEOUT_MARGIN_S)
+        stats = TimingStats.from_samples(self.samples, warmup_runs=self.spec.warmup_runs)
+        row["timing"] = stats.to_json()
+        return row
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+
+def measure_interleaved(specs: list[MeasureSpec], *, rounds: int, seed: int = 0) -> list[dict[str, Any]]:
+    """Measure ``specs`` in ``rounds`` interleaved rounds; returns one result dict per spec, in order.
+
+    Each round gives every row ``min_time_s / rounds`` seconds and ``ceil(min_runs / rounds)``
+    calls, in a random order drawn from ``seed``. Workers start one at a time (session creation
+    and the cold run are timed without a neighbour competing) and stay alive until the end.
+    """
+    rng = random.Random(seed)
+    workers: list[_Worker] = []
+    try:
+        for spec in specs:
+            w = _Worker(spec)
+            workers.append(w)
+            w.ready()
+        live = [w for w in workers if w.skipped is None]
+        for _ in range(rounds):
+            order = live[:]
+            rng.shuffle(order)
+            for w in order:
+                w.run(w.spec.min_time_s / rounds, math.ceil(w.spec.min_runs / rounds))
+        return [{"skipped": w.skipped} if w.skipped is not None else w.finish() for w in workers]
+    finally:
+        for w in workers:
+            w.kill()
