@@ -20,7 +20,7 @@ from PIL import Image
 
 from edgeseq.errors import ConfigError, InputError, ModelFileError
 from edgeseq.runtime.metadata import ModelMetadata
-from edgeseq.runtime.preprocess import load_image, preprocess_image, spec_dict, to_pixels
+from edgeseq.runtime.preprocess import check_spec, load_image, preprocess_image, spec_dict, to_pixels
 from edgeseq.runtime.results import Prediction, TextPrediction
 from edgeseq.runtime.session import SessionConfig, create_session
 
@@ -215,6 +215,13 @@ class Predictor:
             )
         if meta.task == "classification" and not meta.labels:
             raise ModelFileError(f"{where}: edgeseq.labels is empty; expected the class names")
+        if meta.task == "ctc" and not meta.alphabet:
+            raise ModelFileError(f"{where}: edgeseq.alphabet is empty; expected the characters of the CTC classes")
+        if meta.preprocess:
+            try:
+                check_spec(meta.preprocess)
+            except InputError as exc:
+                raise ModelFileError(f"{where}: edgeseq metadata: {exc}") from None
 
     def _sample_from_image(self, source: Any, spec: dict[str, Any]) -> np.ndarray:
         """One image → the array fed for it: float32 (C, H, W), or uint8 (H, W, C) when preprocessing is in the graph."""

@@ -42,6 +42,42 @@ def spec_dict(spec: Any) -> dict[str, Any]:
     raise InputError(f"preprocessing spec: got {type(spec).__name__}; expected a PreprocessConfig or a dict")
 
 
+def check_spec(spec: Mapping[str, Any]) -> None:
+    """Check the keys :func:`preprocess_image` relies on (a spec read from a model file may be hand-made).
+
+    Raises:
+        InputError: naming the first bad key and what was expected.
+    """
+    for key in ("height", "width"):
+        value = spec.get(key)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise InputError(f"preprocess.{key}: got {value!r}; expected a positive integer")
+    color = spec.get("color", "L")
+    if color not in ("L", "RGB"):
+        raise InputError(f"preprocess.color: got {color!r}; expected 'L' or 'RGB'")
+    interpolation = spec.get("interpolation", "bilinear")
+    if interpolation not in _FILTERS:
+        raise InputError(f"preprocess.interpolation: got {interpolation!r}; expected one of {', '.join(_FILTERS)}")
+    if spec.get("resize", "stretch") not in ("stretch", "height"):
+        raise InputError(f"preprocess.resize: got {spec.get('resize')!r}; expected 'stretch' or 'height'")
+    channels = 1 if color == "L" else 3
+    for key in ("mean", "std"):
+        values = spec.get(key, [0.0] if key == "mean" else [1.0])
+        if (
+            not isinstance(values, list)
+            or len(values) not in (1, channels)
+            or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)
+        ):
+            counts = "1 number" if channels == 1 else f"1 or {channels} numbers"
+            raise InputError(f"preprocess.{key}: got {values!r}; expected a list of {counts} for color={color!r}")
+    if any(v <= 0 for v in spec.get("std", [1.0])):
+        raise InputError(f"preprocess.std: got {spec['std']!r}; expected positive values")
+    if spec.get("resize", "stretch") == "height":
+        low, high = spec.get("min_width", 1), spec.get("max_width", spec.get("min_width", 1))
+        if not (isinstance(low, int) and isinstance(high, int) and 0 < low <= high):
+            raise InputError(f"preprocess.min_width/max_width: got {low!r}/{high!r}; expected 0 < min <= max")
+
+
 def load_image(source: Any) -> Image.Image:
     """Open an image from a path, a PIL image or a uint8 array (HxW or HxWxC, C in 1/3/4).
 

@@ -142,3 +142,41 @@ def _png_bytes() -> bytes:
     buffer = io.BytesIO()
     Image.new("L", (8, 8), 128).save(buffer, format="PNG")
     return buffer.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "match"),
+    [
+        ("preprocess", '{"height": 0, "width": 16}', r"preprocess\.height: got 0; expected a positive integer"),
+        ("preprocess", '{"width": 16}', r"preprocess\.height: got None"),
+        ("preprocess", '{"height": 16, "width": 16, "color": "CMYK"}', r"preprocess\.color: got 'CMYK'"),
+        ("preprocess", '{"height": 16, "width": 16, "interpolation": "cubic"}', r"interpolation: got 'cubic'"),
+        (
+            "preprocess",
+            '{"height": 16, "width": 16, "mean": [0.5, 0.5]}',
+            r"preprocess\.mean: .*expected a list of 1 number for color='L'",
+        ),
+        ("preprocess", '{"height": 16, "width": 16, "std": [0]}', r"preprocess\.std: got \[0\]; expected positive"),
+        ("labels", "[]", r"edgeseq\.labels is empty"),
+        ("task", '"detection"', r"edgeseq\.task: got 'detection'"),
+        ("input", '{"name": "pixels"}', r"edgeseq\.input names 'pixels', but the graph inputs are \['images'\]"),
+        ("outputs", '{"logits": "scores"}', r"edgeseq\.outputs names 'scores'"),
+        ("labels", "not json", r"edgeseq\.labels: metadata value is not valid JSON"),
+    ],
+)
+def test_broken_metadata_is_a_model_file_error(tmp_path, tiny_classifier, key, value, match):
+    import onnx
+
+    model = onnx.load(str(tiny_classifier[0]))
+    for prop in model.metadata_props:
+        if prop.key == f"edgeseq.{key}":
+            prop.value = value
+    path = tmp_path / "broken.onnx"
+    onnx.save(model, str(path))
+    if "not valid JSON" in match or "task" in match:  # unreadable metadata: run() still works, predict() says why
+        predictor = Predictor(path)
+        with pytest.raises(InputError, match=match):
+            predictor.predict(np.zeros((8, 8), np.uint8))
+    else:
+        with pytest.raises(ModelFileError, match=match):
+            Predictor(path)
