@@ -37,6 +37,10 @@ GRAPH_OPTIMIZATION_LEVELS = {
     "all": ort.GraphOptimizationLevel.ORT_ENABLE_ALL,
 }
 
+# cuDNN convolution algorithm search on CUDA. ORT's default, EXHAUSTIVE, benchmarks every algorithm
+# for every new input shape (ONNX-TRAPS #16): each new width of a text line pays it again.
+CUDNN_SEARCH = ("heuristic", "exhaustive", "default")
+
 # ONNX files start with a protobuf field tag; an empty file is the commonest "model" that is not one.
 _MIN_MODEL_BYTES = 1
 
@@ -103,6 +107,9 @@ class SessionConfig:
             model file. The cache is specific to this machine and provider.
         allow_spinning: let idle worker threads spin (lower latency, but burns CPU; off for embedded use).
         cuda_device: the GPU index for the CUDA provider.
+        cudnn_conv_algo_search: "heuristic" (default: no per-shape benchmarking, good for variable
+            widths), "exhaustive" (fastest kernels for fixed-size inputs, after a slow first call per
+            shape) or "default".
         log_severity: ONNX Runtime log level (0 verbose .. 4 fatal); 3 keeps embedding apps quiet.
     """
 
@@ -113,6 +120,7 @@ class SessionConfig:
     optimized_model_path: str | None = None
     allow_spinning: bool = False
     cuda_device: int = 0
+    cudnn_conv_algo_search: str = "heuristic"
     log_severity: int = 3
 
     def __post_init__(self) -> None:
@@ -134,6 +142,10 @@ class SessionConfig:
             )
         if not isinstance(self.cuda_device, int) or self.cuda_device < 0:
             raise ConfigError(f"cuda_device: got {self.cuda_device!r}; expected a GPU index >= 0")
+        if self.cudnn_conv_algo_search not in CUDNN_SEARCH:
+            raise ConfigError(
+                f"cudnn_conv_algo_search: got {self.cudnn_conv_algo_search!r}; expected one of {', '.join(CUDNN_SEARCH)}"
+            )
         if self.log_severity not in range(5):
             raise ConfigError(f"log_severity: got {self.log_severity!r}; expected 0..4")
 
@@ -155,7 +167,10 @@ def requested_providers(config: SessionConfig) -> list:
         DependencyError: "cuda" was asked for and this onnxruntime has no CUDA provider.
     """
     choice = config.providers.lower()
-    cuda = (CUDA, {"device_id": config.cuda_device})
+    cuda = (
+        CUDA,
+        {"device_id": config.cuda_device, "cudnn_conv_algo_search": config.cudnn_conv_algo_search.upper()},
+    )
     if choice == "cpu":
         return [CPU]
     if choice == "cuda":

@@ -118,3 +118,15 @@ def _cuda_or_skip(path) -> Predictor:
         return Predictor(path, providers="cuda")
     except DependencyError as exc:
         pytest.skip(f"no usable CUDA device: {exc}")
+
+
+def test_cuda_provider_options(monkeypatch):
+    monkeypatch.setattr(session_mod, "cuda_available", lambda: True)
+    requested = session_mod.requested_providers(SessionConfig(providers="cuda", cuda_device=1))
+    assert requested == [
+        ("CUDAExecutionProvider", {"device_id": 1, "cudnn_conv_algo_search": "HEURISTIC"}),
+        "CPUExecutionProvider",
+    ]
+    assert session_mod.requested_providers(SessionConfig(providers="cpu")) == ["CPUExecutionProvider"]
+    exhaustive = SessionConfig(providers="auto", cudnn_conv_algo_search="exhaustive")
+    assert session_mod.requested_providers(exhaustive)[0][1]["cudnn_conv_algo_search"] == "EXHAUSTIVE"
