@@ -1,0 +1,201 @@
+"""INT8 on resnet18-rows-lstm at 224×224, batch 1: FP32 vs graph-optimized vs static vs mixed INT8, side by side.
+
+Random weights (latency does not depend on them), calibration on the digits upscaled to 224×224 RGB
+through the model's own preprocessing. Every variant gets its session up front; the timing runs in
+interleaved rounds (each round visits every variant in a fresh random order), so drift of the
+machine (other jobs, frequency) spreads over all variants instead of biasing one.
+
+    PYTHONPATH=. python benchmarks/int8_resnet18.py [--threads 2] [--rounds 25] [--per-round 4] [--json out.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import random
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+RECIPE = REPO / "models" / "resnet18-rows-lstm.toml"
+CALIBRATION_SAMPLES = 32  # MinMax ranges settle after a few dozen images on this model
+EVAL_SAMPLES = 32  # agreement / max diff vs FP32 (random weights: a sanity check, not an accuracy figure)
+
+
+def build_fp32(out: Path) -> tuple[Path, object]:
+    """Export the recipe's model (random weights) with edgeseq's exporter; returns the path and the config."""
+    import torch
+
+    from edgeseq.config import load_config
+    from edgeseq.export import ExportOptions, export_onnx
+    from edgeseq.nn import build_model
+    from edgeseq.runtime.metadata import ModelMetadata
+
+    cfg = load_config(RECIPE)
+    torch.manual_seed(0)
+    model = build_model(cfg.model, cfg.preprocess, 10).eval()
+    example = torch.randn(1, 3, cfg.preprocess.height, cfg.preprocess.width)
+    meta = ModelMetadata(task="classification", labels=[str(i) for i in range(10)], preprocess=vars(cfg.preprocess))
+    path = out / "fp32.onnx"
+    export_onnx(model, example, path, ExportOptions(), metadata=meta)
+    return path, cfg
+
+
+def digits_224(cfg: object, count: int, offset: int) -> list[np.ndarray]:
+    """``count`` digits images, upscaled and normalised by the recipe's preprocessing."""
+    from edgeseq.data.digits import load_digits_uint8
+    from edgeseq.runtime.preprocess import preprocess_image
+
+    pixels, _ = load_digits_uint8()
+    return [preprocess_image(pixels[i], cfg.preprocess) for i in range(offset, offset + count)]
+
+
+def build_variants(fp32: Path, out: Path, calib: list[np.ndarray]) -> dict[str, Path]:
+    """Every candidate, built with edgeseq.passes (onnxruntime's tools)."""
+    from edgeseq.passes.calibration import SampleReader, SampleSet
+    from edgeseq.passes.graphopt import optimize_graph
+    from edgeseq.passes.int8_dynamic import quantize_dynamic_ops
+    from edgeseq.passes.int8_static import (
+        StaticQuantSettings,
+        preprocess_for_quantization,
+        quantize_static_qdq,
+        static_op_types,
+    )
+
+    samples = SampleSet(calib)
+    pre = preprocess_for_quantization(fp32, out / "pre.onnx")
+    paths = {"fp32": fp32}
+    paths["ort-opt(all)"] = optimize_graph(fp32, out / "ort-opt-all.onnx", "all")
+    paths["ort-opt(extended)"] = optimize_graph(fp32, out / "ort-opt-ext.onnx", "extended")
+    dyn = ["LSTM", "MatMul", "Gemm"]
+
+    def static(name: str, **kw) -> Path:
+        settings = StaticQuantSettings(
+            **{"per_channel": True, "activation_type": "QUInt8", "weight_type": "QInt8", "reduce_range": False, **kw}
+        )
+        return quantize_static_qdq(pre, out / f"{name}.onnx", SampleReader(samples, "images"), settings)
+
+    # Measured here and dropped from the default run: s8 activations (no fast x86 s8s8 conv kernel:
+    # ~1.0x FP32), per-tensor weights (no faster than per-channel, less accurate), and keeping the
+    # 7x7 stem conv in float (its uint8 im2col is ~2x its FP32 kernel, yet the float island between
+    # QDQ layouts made the whole model slower: 0.47-0.52x FP32).
+    paths["static"] = static("static")
+    conv_only = static("mixed-static", op_types=static_op_types(exclude=dyn))
+    paths["mixed"] = quantize_dynamic_ops(conv_only, out / "mixed.onnx", dyn)
+    return paths
+
+
+def interleaved_latency(
+    paths: dict[str, Path], sample: np.ndarray, threads: int, rounds: int, per_round: int
+) -> dict[str, list[int]]:
+    """Per-variant lists of batch-1 run times (ns), measured in interleaved, shuffled rounds."""
+    from edgeseq.accuracy import make_session
+
+    sessions = {name: make_session(p, "ORT_ENABLE_ALL", threads) for name, p in paths.items()}
+    feed = {"images": sample[None]}
+    for s in sessions.values():  # warm-up: allocation, kernel selection (ONNX-TRAPS #16)
+        for _ in range(5):
+            s.run(None, feed)
+    times: dict[str, list[int]] = {name: [] for name in sessions}
+    order = list(sessions)
+    rng = random.Random(0)
+    for _ in range(rounds):
+        rng.shuffle(order)
+        for name in order:
+            s = sessions[name]
+            for _ in range(per_round):
+                t0 = time.perf_counter_ns()
+                s.run(None, feed)
+                times[name].append(time.perf_counter_ns() - t0)
+    return times
+
+
+def agreement(paths: dict[str, Path], evals: list[np.ndarray]) -> dict[str, tuple[float, float]]:
+    """(agreement % of argmax with FP32, max |logit diff|) per variant."""
+    from edgeseq.accuracy import make_session
+
+    x = np.stack(evals)
+    ref = make_session(paths["fp32"], "ORT_ENABLE_ALL", 2).run(None, {"images": x})[0]
+    out = {}
+    for name, p in paths.items():
+        y = make_session(p, "ORT_ENABLE_ALL", 2).run(None, {"images": x})[0]
+        out[name] = (100.0 * float(np.mean(y.argmax(1) == ref.argmax(1))), float(np.abs(y - ref).max()))
+    return out
+
+
+def main() -> int:
+    """Build, measure, print a Markdown table (and write JSON when asked)."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--rounds", type=int, default=25)
+    parser.add_argument("--per-round", type=int, default=4)
+    parser.add_argument("--json", type=Path, help="write the results here")
+    args = parser.parse_args()
+
+    import onnxruntime as ort
+
+    from edgeseq.passes.cpuinfo import detect_cpu_features
+
+    with tempfile.TemporaryDirectory(prefix="int8-resnet18-") as tmp:
+        out = Path(tmp)
+        started = time.perf_counter()
+        fp32, cfg = build_fp32(out)
+        paths = build_variants(fp32, out, digits_224(cfg, CALIBRATION_SAMPLES, 0))
+        build_s = time.perf_counter() - started
+        evals = digits_224(cfg, EVAL_SAMPLES, 1000)
+        times = interleaved_latency(paths, evals[0], args.threads, args.rounds, args.per_round)
+        agree = agreement(paths, evals)
+        sizes = {name: p.stat().st_size for name, p in paths.items()}
+    p50 = {name: float(np.median(t)) / 1e6 for name, t in times.items()}
+    rows = []
+    for name in paths:
+        rows.append(
+            {
+                "variant": name,
+                "size_mb": sizes[name] / 1e6,
+                "p50_ms": p50[name],
+                "p90_ms": float(np.percentile(times[name], 90)) / 1e6,
+                "ratio_vs_fp32": p50[name] / p50["fp32"],
+                "runs": len(times[name]),
+                "agreement_pct": agree[name][0],
+                "max_abs_diff": agree[name][1],
+            }
+        )
+    cpu = detect_cpu_features()
+    result = {
+        "model": "resnet18-rows-lstm (random weights), 224x224 RGB, batch 1",
+        "threads": args.threads,
+        "session": "ORT_ENABLE_ALL, intra-op spinning off",
+        "onnxruntime": ort.__version__,
+        "cpu": cpu.to_json(),
+        "cpu_count": os.cpu_count(),
+        "python": platform.python_version(),
+        "calibration": f"{CALIBRATION_SAMPLES} digits upscaled to 224x224 RGB, MinMax",
+        "build_s": build_s,
+        "rows": rows,
+    }
+    print(
+        f"resnet18-rows-lstm 224x224 batch 1, {args.threads} threads, onnxruntime {ort.__version__}, {cpu.model_name} (VNNI {cpu.vnni})"
+    )
+    print("| variant | size MB | p50 ms | p90 ms | × FP32 | agreement | max diff |")
+    print("|---|---|---|---|---|---|---|")
+    for r in rows:
+        print(
+            f"| {r['variant']} | {r['size_mb']:.1f} | {r['p50_ms']:.2f} | {r['p90_ms']:.2f} | {r['ratio_vs_fp32']:.2f} | "
+            f"{r['agreement_pct']:.0f}% | {r['max_abs_diff']:.3g} |"
+        )
+    if args.json:
+        args.json.write_text(json.dumps(result, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
