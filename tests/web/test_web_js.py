@@ -1,6 +1,6 @@
-"""The page's JavaScript preprocessing (static/preprocess.js) against the Python runtime's, run in Node.
+"""The page's pure JavaScript (static/preprocess.js, static/model.js) against the Python runtime, in Node.
 
-Expectation: bit-exact. preprocess.js re-implements Pillow's integer resampling and numpy's float32
+Preprocessing: bit-exact. preprocess.js re-implements Pillow's integer resampling and numpy's float32
 arithmetic, so for opaque images the tensor the browser feeds is byte-for-byte the one
 ``edgeseq.runtime.preprocess`` produces. Any difference at all is a bug, hence no tolerance.
 """
@@ -21,7 +21,7 @@ from edgeseq.runtime.preprocess import normalize, to_pixels
 from edgeseq.web.pillow_compat import pillow_vertical_pass_first
 
 HERE = Path(__file__).parent
-PREPROCESS_JS = HERE.parents[1] / "edgeseq" / "web" / "static" / "preprocess.js"
+STATIC = HERE.parents[1] / "edgeseq" / "web" / "static"
 
 BASE = {"height": 32, "width": 32, "color": "L", "mean": [0.5], "std": [0.5], "interpolation": "bilinear"}
 
@@ -61,6 +61,15 @@ def _node() -> str:
     return node
 
 
+def _run_js(node: str, mode: str, cases: list, tmp_path: Path) -> list:
+    cases_file, out_file = tmp_path / f"{mode}-cases.json", tmp_path / f"{mode}-out.json"
+    cases_file.write_text(json.dumps(cases))
+    subprocess.run(
+        [node, str(HERE / "js_check.mjs"), str(STATIC), mode, str(cases_file), str(out_file)], check=True, timeout=60
+    )
+    return json.loads(out_file.read_text())
+
+
 def _image(mode: str, width: int, height: int, rng: np.random.Generator) -> Image.Image:
     channels = {"L": 1, "RGB": 3, "RGBA": 4}[mode]
     array = rng.integers(0, 256, size=(height, width, channels), dtype=np.uint8)
@@ -94,14 +103,7 @@ def test_preprocess_js_is_bit_exact_with_python(tmp_path: Path) -> None:
                 "pillowPassOrder": pillow_vertical_pass_first(),
             }
         )
-    cases_file, out_file = tmp_path / "cases.json", tmp_path / "out.json"
-    cases_file.write_text(json.dumps(cases))
-    subprocess.run(
-        [node, str(HERE / "preprocess_check.mjs"), str(PREPROCESS_JS), str(cases_file), str(out_file)],
-        check=True,
-        timeout=60,
-    )
-    results = json.loads(out_file.read_text())
+    results = _run_js(node, "preprocess", cases, tmp_path)
     assert len(results) == len(CASES)
     for case, (want_pixels, want_tensor), got in zip(CASES, expected, results, strict=True):
         got_pixels = np.frombuffer(base64.b64decode(got["pixels"]), dtype=np.uint8)
@@ -109,3 +111,60 @@ def test_preprocess_js_is_bit_exact_with_python(tmp_path: Path) -> None:
         assert got["dims"] == [1, *want_tensor.shape], case
         np.testing.assert_array_equal(got_pixels, want_pixels.reshape(-1), err_msg=f"pixels differ for {case}")
         np.testing.assert_array_equal(got_tensor, want_tensor.reshape(-1), err_msg=f"tensor differs for {case}")
+
+
+def _decode_cases(rng: np.random.Generator) -> list[dict]:
+    cases = []
+    for blank in (0, 3):
+        for time_steps in (0, 1, 7, 40):
+            # few classes and low-entropy logits, so repeats, blanks and doubled characters all occur
+            logits = rng.normal(0.0, 3.0, size=(time_steps, 6)).astype(np.float32)
+            cases.append(
+                {
+                    "kind": "ctc",
+                    "logits": logits.reshape(-1).tolist(),
+                    "T": time_steps,
+                    "C": 6,
+                    "alphabet": "ab1 c",
+                    "blank": blank,
+                }
+            )
+    tied = np.zeros((4, 4), dtype=np.float32)  # every frame a four-way tie: argmax takes the first class
+    cases.append({"kind": "ctc", "logits": tied.reshape(-1).tolist(), "T": 4, "C": 4, "alphabet": "xyz", "blank": 0})
+    labels = [f"class-{i}" for i in range(10)]
+    for top_k in (1, 3, 10, 20):
+        logits = rng.normal(0.0, 2.0, size=10).astype(np.float32)
+        cases.append({"kind": "classify", "logits": logits.tolist(), "labels": labels, "top_k": top_k})
+    ties = np.array([1.0, 3.0, 3.0, -1.0, 3.0], dtype=np.float32)  # equal scores keep class order
+    cases.append({"kind": "classify", "logits": ties.tolist(), "labels": list("abcde"), "top_k": 5})
+    return cases
+
+
+# float64 softmax on both sides from the same float32 logits; only exp/log rounding differs (~1e-16)
+DECODE_SCORE_ATOL = 1e-12
+
+
+def test_decode_js_matches_python(tmp_path: Path) -> None:
+    from edgeseq.runtime.decode import ctc_greedy
+    from edgeseq.runtime.predictor import _classify
+
+    node = _node()
+    cases = _decode_cases(np.random.default_rng(1))
+    results = _run_js(node, "decode", cases, tmp_path)
+    assert len(results) == len(cases)
+    texts = set()
+    for case, got in zip(cases, results, strict=True):
+        logits = np.asarray(case["logits"], dtype=np.float32)
+        if case["kind"] == "ctc":
+            text, confidences = ctc_greedy(logits.reshape(case["T"], case["C"]), case["alphabet"], case["blank"])
+            assert got["text"] == text, case
+            np.testing.assert_allclose(got["char_confidences"], confidences, rtol=0, atol=DECODE_SCORE_ATOL)
+            texts.add(text)
+        else:
+            want = _classify(logits, case["labels"], case["top_k"])
+            assert got["label"] == want.label and got["index"] == want.index, case
+            assert [t["label"] for t in got["top_k"]] == [label for label, _ in want.top_k], case
+            np.testing.assert_allclose(
+                [t["score"] for t in got["top_k"]], [s for _, s in want.top_k], rtol=0, atol=DECODE_SCORE_ATOL
+            )
+    assert len(texts) > 5, "the CTC cases should decode to varied strings"
