@@ -79,6 +79,7 @@ class Predictor:
         self.path = Path(path)
         self.session = create_session(self.path, self.config)
         self.providers: tuple[str, ...] = tuple(self.session.get_providers())
+        self._threads = self.config.intra_op_threads  # resolved once: the core count does not change under us
 
         inputs = self.session.get_inputs()
         self.input_names: tuple[str, ...] = tuple(i.name for i in inputs)
@@ -100,7 +101,7 @@ class Predictor:
     @property
     def threads(self) -> int:
         """Intra-op threads the session runs with."""
-        return self.config.intra_op_threads
+        return self._threads
 
     @property
     def task(self) -> str | None:
@@ -114,12 +115,12 @@ class Predictor:
 
     @property
     def input_name(self) -> str:
-        """Name of the (first) graph input."""
-        return self.input_names[0]
+        """Name of the image input: the one the metadata names, else the first graph input."""
+        return self.metadata.input.name if self.metadata else self.input_names[0]
 
     @property
     def input_shape(self) -> tuple[int | None, ...]:
-        """Shape of the (first) graph input; None marks a dynamic axis."""
+        """Shape of the image input; None marks a dynamic axis."""
         return self._input_shapes[self.input_name]
 
     def __repr__(self) -> str:
@@ -144,12 +145,12 @@ class Predictor:
             InputError: a missing/unknown input, a wrong dtype, rank or fixed dimension, an empty or non-finite array.
         """
         if isinstance(inputs, np.ndarray):
-            if len(self.input_names) != 1:
+            if len(self.input_names) != 1:  # which input an array is for would be a guess
                 raise InputError(
                     f"the model has {len(self.input_names)} inputs ({', '.join(self.input_names)}); "
                     "expected a dict {input name: array}"
                 )
-            inputs = {self.input_name: inputs}
+            inputs = {self.input_names[0]: inputs}
         elif not isinstance(inputs, Mapping):
             raise InputError(f"run(): got {type(inputs).__name__}; expected a numpy array or a dict of arrays")
         unknown = set(inputs) - set(self.input_names)
