@@ -43,6 +43,7 @@ INT8_OPS = frozenset(
 )
 # A worker that takes longer than this is stuck (the timed loop itself is capped by max_time_s).
 WORKER_TIMEOUT_MARGIN_S = 300.0
+CUDNN_SEARCH = "HEURISTIC"
 _OV_TYPE_NAMES = {"f32": "fp32", "bf16": "bf16", "f16": "fp16", "i8": "int8", "u8": "int8"}
 
 
@@ -116,7 +117,7 @@ def make_input(shape: list[int], dtype: str, seed: int = 0) -> np.ndarray:
 # ONNX Runtime
 
 
-def _ort_session(spec: MeasureSpec, providers: list[str], *, profile_dir: str | None = None):
+def _ort_session(spec: MeasureSpec, providers: list[Any], *, profile_dir: str | None = None):
     import onnxruntime as ort
 
     so = ort.SessionOptions()
@@ -124,7 +125,9 @@ def _ort_session(spec: MeasureSpec, providers: list[str], *, profile_dir: str | 
     so.inter_op_num_threads = 1
     so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    # the same session settings as edgeseq.runtime.session (what a deployed Predictor gets)
     so.add_session_config_entry("session.intra_op.allow_spinning", "1" if spec.spinning else "0")
+    so.add_session_config_entry("session.inter_op.allow_spinning", "1" if spec.spinning else "0")
     so.log_severity_level = 3  # the CUDA-fallback warning is checked via get_providers() instead
     if profile_dir is not None:
         so.enable_profiling = True
@@ -141,7 +144,8 @@ def open_ort(spec: MeasureSpec) -> OpenedModel:
             raise BackendUnavailable(
                 "CUDAExecutionProvider is not available (needs onnxruntime-gpu and a CUDA GPU: pip install 'edgeseq[gpu]')"
             )
-        providers = ["CUDAExecutionProvider", "CPUExecutionProvider"]
+        # the runtime's default: no per-shape cuDNN benchmarking (ONNX-TRAPS #16, variable widths)
+        providers = [("CUDAExecutionProvider", {"cudnn_conv_algo_search": CUDNN_SEARCH}), "CPUExecutionProvider"]
     else:
         providers = ["CPUExecutionProvider"]
     session = _ort_session(spec, providers)
@@ -159,6 +163,7 @@ def open_ort(spec: MeasureSpec) -> OpenedModel:
             "allow_spinning": spec.spinning,
             "graph_optimization_level": "ORT_ENABLE_ALL",
             "onnxruntime": ort.__version__,
+            **({"cudnn_conv_algo_search": CUDNN_SEARCH} if spec.backend == "ort-cuda" else {}),
         },
     )
 
