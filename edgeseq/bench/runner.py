@@ -349,7 +349,13 @@ def inspect_model(ref: ModelRef) -> ModelInfo:
         dtype = "float16"
     manifest = read_manifest(path)
     manifest_variant, accuracy, parity = manifest_figures(manifest)
-    name = ref.name or str(manifest.get("name") or path.stem)
+    # an optimized variant is named after the model it was made from, so its rows group with that model's
+    made_from = (
+        ((manifest.get("optimize") or {}).get("made_from") or {}).get("model")
+        if isinstance(manifest.get("optimize"), dict)
+        else None
+    )
+    name = ref.name or str(manifest.get("name") or (Path(made_from).stem if made_from else path.stem))
     variant = ref.variant or manifest_variant
     return ModelInfo(
         ref=ModelRef(str(path), name, variant, ref.backends),

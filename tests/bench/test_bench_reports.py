@@ -124,3 +124,23 @@ def test_parse_profile_drops_cold_runs_and_averages():
         {"cat": "Node", "name": "/rnn/l/LSTM_fence_before", "ts": 2060, "dur": 7, "args": {}},
     ]  # fmt: skip
     assert parse_profile(events, skip_runs=1) == {"cnn": pytest.approx(4.0), "rnn": pytest.approx(1.0)}
+
+
+def test_summary_table_for_the_pipeline(result):
+    from edgeseq.bench.report import summary_table
+
+    lines = summary_table(result).splitlines()
+    assert lines[0].split() == [
+        "variant",
+        "backend",
+        "precision",
+        "size",
+        "MB",
+        "accuracy",
+        "p50",
+        "ms",
+        "p99",
+        "ms",
+        "images/s",
+    ]
+    assert len(lines) == 1 + sum(1 for r in result.rows if not r.skipped)
