@@ -127,7 +127,6 @@ def external_model(folder: Path, location: str, *, offset: int = 0, length: int 
     ``y = x + w``. When ``data`` is given it is written to ``folder/location`` first (which must stay inside).
     Returns the model path.
     """
-    import onnx
     from onnx import TensorProto, helper
 
     folder.mkdir(parents=True, exist_ok=True)
