@@ -47,3 +47,26 @@ def test_defaults_and_build_order() -> None:
 def test_shipped_profiles_load(name: str, target: str) -> None:
     config = load_profile_optimize(REPO / "export" / f"{name}.toml")
     assert config.target == target
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("name", "recommended"), [("cpu-int8", None), ("cuda-fp16", "fp16"), ("mobile", "ort")])
+def test_shipped_profiles_run_end_to_end(
+    name: str, recommended: str | None, tiny_lstm: Path, labelled_by, tmp_path: Path
+) -> None:
+    import dataclasses
+
+    config = dataclasses.replace(
+        load_profile_optimize(REPO / "export" / f"{name}.toml"), latency_runs=3, max_accuracy_drop=100.0
+    )
+    from edgeseq.optimize import optimize
+
+    samples = labelled_by(tiny_lstm, 16)
+    result = optimize(tiny_lstm, tmp_path, config, calibration=samples, evaluation=samples)
+    assert all(row.usable for row in result.variants), [(r.name, r.reason) for r in result.variants]
+    if recommended:
+        assert result.recommended == recommended
+    else:  # cpu: the fastest accepted non-fp16, non-.ort variant
+        assert result.recommended in config.variants
+    if name == "cuda-fp16":
+        assert any("CUDAExecutionProvider is not available" in note for note in result.notes)
