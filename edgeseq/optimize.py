@@ -544,6 +544,109 @@ def _write_variant_manifest(row: VariantResult, source: Path, source_sha: str, c
         )
 
 
+def _build(row: VariantResult, ctx: _Context, dst: Path) -> bool:
+    """Run the variant's pass; a failure becomes the row's reason (fatal only for fp32)."""
+    started = time.perf_counter()
+    try:
+        row.settings = _BUILDERS[row.name](ctx, dst)
+    except EdgeseqError as exc:
+        if row.name == "fp32":
+            raise
+        row.reason = f"not built: {exc}"
+        return False
+    except Exception as exc:  # onnxruntime's tools raise plain exceptions on graphs they cannot handle
+        if row.name == "fp32":
+            raise ModelFileError(f"cannot copy the input model: {exc}") from None
+        first = str(exc).splitlines()[0][:200] if str(exc) else ""
+        row.reason = f"not built: {type(exc).__name__}: {first}"
+        return False
+    finally:
+        row.build_s = time.perf_counter() - started
+    row.path = str(dst)
+    row.size_bytes = dst.stat().st_size
+    return True
+
+
+def _describe(row: VariantResult, dst: Path, src_props: dict[str, str]) -> None:
+    """Restore the edgeseq metadata, then record the op histogram and the compute ops left in float."""
+    from edgeseq.passes.graphinfo import float_compute_ops, load_graph, op_histogram
+
+    _copy_metadata(src_props, dst, {"name": row.name, "precision": row.precision})
+    row.size_bytes = dst.stat().st_size
+    graph = load_graph(dst)
+    row.op_histogram = op_histogram(graph)
+    if row.precision == "int8":
+        row.ops_left_float = float_compute_ops(graph)
+
+
+def _sandbox(
+    row: VariantResult,
+    dst: Path,
+    checker: Callable[..., SessionCheck],
+    providers: list[str],
+    shape: list[int],
+    timeout_s: float,
+) -> bool:
+    """Open the variant in a child process first; a crash or failure becomes the row's reason."""
+    check = checker(dst, row.session_graph_level, providers, shape, timeout_s)
+    crashed = check.returncode is not None and check.returncode < 0
+    if not check.ok and crashed and row.session_graph_level == "ORT_ENABLE_ALL":
+        # ONNX-TRAPS #13: an FP16 LSTM session crashed at ORT_ENABLE_ALL but worked at EXTENDED
+        retry = checker(dst, "ORT_ENABLE_EXTENDED", providers, shape, timeout_s)
+        if retry.ok:
+            row.notes.append(f"ORT_ENABLE_ALL {check.reason}; measured at ORT_ENABLE_EXTENDED — deploy with that level")
+            row.session_graph_level = "ORT_ENABLE_EXTENDED"
+            check = retry
+    if not check.ok:
+        row.reason = check.reason
+    return check.ok
+
+
+def _measure(
+    row: VariantResult,
+    dst: Path,
+    evaluation: SampleSet,
+    metadata: Any,
+    reference: tuple[Score, Outputs] | None,
+    config: OptimizeConfig,
+    threads: int,
+    providers: list[str],
+) -> tuple[Score, Outputs] | None:
+    """Run the variant on the evaluation samples (and time it); None (with a reason) when it fails."""
+    from edgeseq.accuracy import evaluate, make_session
+
+    try:
+        session = make_session(dst, row.session_graph_level, threads, providers)
+        score, outputs = evaluate(
+            session, evaluation, metadata, reference[1] if reference else None, config.latency_runs, config.eval_batch
+        )
+    except Exception as exc:
+        if reference is None:  # the fp32 reference itself: the user's model or samples are at fault
+            raise
+        row.reason = f"evaluation failed: {type(exc).__name__}: {str(exc)[:200]}"
+        return None
+    if reference is None:
+        score.agreement, score.max_abs_diff = 100.0, 0.0
+    row.score = score
+    return score, outputs
+
+
+def _apply_gate(row: VariantResult, reference: Score, config: OptimizeConfig) -> None:
+    """Fill delta, speed-up, status and reason from the variant's score against FP32's."""
+    from edgeseq.accuracy import gate
+
+    score = row.score
+    if score is None:
+        return
+    drop = accuracy_drop(reference, score)
+    if drop is not None:
+        row.delta = (drop if score.metric_name == "cer" else -drop) + 0.0  # + 0.0: no "-0.00" in tables
+    if score.p50_ms and reference.p50_ms:
+        row.speedup = reference.p50_ms / score.p50_ms
+    accepted, row.reason = gate(reference, score, config.max_accuracy_drop, config.min_agreement)
+    row.status = "accepted" if accepted else "rejected"
+
+
 def optimize(
     model: str | Path,
     out_dir: str | Path,
@@ -575,8 +678,7 @@ def optimize(
     """
     import onnx
 
-    from edgeseq.accuracy import evaluate, gate, make_session
-    from edgeseq.passes.graphinfo import float_compute_ops, op_histogram
+    from edgeseq.passes.graphopt import GRAPH_LEVELS
 
     config = config or OptimizeConfig()
     model = Path(model)
@@ -609,101 +711,38 @@ def optimize(
         from edgeseq.passes.calibration import take
 
         calibration = take(calibration, config.calibration_samples, config.seed)
-    session_level = {
-        "disable": "ORT_DISABLE_ALL",
-        "basic": "ORT_ENABLE_BASIC",
-        "extended": "ORT_ENABLE_EXTENDED",
-        "all": "ORT_ENABLE_ALL",
-    }[config.session_graph_level]
+    session_level = GRAPH_LEVELS[config.session_graph_level]
     source_sha = sha256_file(model)
 
     rows: list[VariantResult] = []
-    reference: Score | None = None
-    reference_outputs: Outputs | None = None
+    reference: tuple[Score, Outputs] | None = None
+    first_shape = [1, *evaluation.inputs[0].shape]
     with tempfile.TemporaryDirectory(prefix="edgeseq-optimize-") as work:
         ctx = _Context(model, out, Path(work), config, int8, calibration, input_name)
         for name in config.ordered_variants():
             row = VariantResult(name=name, precision=PRECISIONS[name], session_graph_level=session_level)
             if name == "ort":
-                row.precision = PRECISIONS.get(config.ort_source, "fp32")
+                row.precision = PRECISIONS[config.ort_source]
             rows.append(row)
             dst = out / (f"{name}.ort" if name == "ort" else f"{name}.onnx")
-            started = time.perf_counter()
-            try:
-                row.settings = _BUILDERS[name](ctx, dst)
-            except EdgeseqError as exc:
-                row.reason = f"not built: {exc}"
-                if name == "fp32":
-                    raise
+            if not _build(row, ctx, dst):
                 continue
-            except Exception as exc:  # onnxruntime's tools raise plain exceptions on graphs they cannot handle
-                row.reason = f"not built: {type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''}"
-                if name == "fp32":
-                    raise ModelFileError(f"cannot copy the input model: {exc}") from None
-                continue
-            finally:
-                row.build_s = time.perf_counter() - started
-            row.path = str(dst)
-            row.size_bytes = dst.stat().st_size
             if dst.suffix == ".onnx":
-                _copy_metadata(src_props, dst, {"name": name, "precision": row.precision})
-                row.size_bytes = dst.stat().st_size
-                graph = onnx.load(str(dst), load_external_data=False)
-                row.op_histogram = op_histogram(graph)
-                if row.precision == "int8":
-                    row.ops_left_float = float_compute_ops(graph)
-            first_shape = [1, *evaluation.inputs[0].shape]
-            check = session_checker(dst, session_level, providers, first_shape, config.session_check_timeout_s)
-            if (
-                not check.ok
-                and session_level == "ORT_ENABLE_ALL"
-                and check.returncode is not None
-                and check.returncode < 0
-            ):
-                # ONNX-TRAPS #13: FP16 sessions crashed at ORT_ENABLE_ALL but worked at EXTENDED
-                retry = session_checker(
-                    dst, "ORT_ENABLE_EXTENDED", providers, first_shape, config.session_check_timeout_s
-                )
-                if retry.ok:
-                    row.notes.append(
-                        f"ORT_ENABLE_ALL {check.reason}; measured at ORT_ENABLE_EXTENDED — deploy with that level"
-                    )
-                    row.session_graph_level = "ORT_ENABLE_EXTENDED"
-                    check = retry
-            if not check.ok:
-                row.reason = check.reason
+                _describe(row, dst, src_props)
+            if not _sandbox(row, dst, session_checker, providers, first_shape, config.session_check_timeout_s):
                 if name == "fp32":
-                    raise ModelFileError(f"the input model cannot be run by onnxruntime: {check.reason}")
+                    raise ModelFileError(f"the input model cannot be run by onnxruntime: {row.reason}")
                 continue
-            try:
-                session = make_session(dst, row.session_graph_level, threads, providers)
-                score, outputs = evaluate(
-                    session, evaluation, metadata, reference_outputs, config.latency_runs, config.eval_batch
-                )
-                del session
-            except Exception as exc:
-                if name == "fp32":
-                    raise
-                row.reason = f"evaluation failed: {type(exc).__name__}: {str(exc)[:200]}"
+            measured = _measure(row, dst, evaluation, metadata, reference, config, threads, providers)
+            if measured is None:
                 continue
-            row.score = score
-            if name == "fp32":
-                reference, reference_outputs = score, outputs
-                score.agreement, score.max_abs_diff = 100.0, 0.0
-                row.status = "reference"
+            if reference is None:  # fp32 comes first and becomes the reference
+                reference = measured
+                row.status, row.speedup = "reference", 1.0 if measured[0].p50_ms else None
+            else:
+                _apply_gate(row, reference[0], config)
+            if row.usable:
                 ctx.built[name] = dst
-                continue
-            assert reference is not None  # fp32 is always built first
-            drop = accuracy_drop(reference, score)
-            row.delta = None if drop is None else (drop if score.metric_name == "cer" else -drop) + 0.0  # no -0.0
-            if score.p50_ms and reference.p50_ms:
-                row.speedup = reference.p50_ms / score.p50_ms
-            accepted, row.reason = gate(reference, score, config.max_accuracy_drop, config.min_agreement)
-            row.status = "accepted" if accepted else "rejected"
-            if row.status == "accepted":
-                ctx.built[name] = dst
-        if rows and rows[0].speedup is None and rows[0].score and rows[0].score.p50_ms:
-            rows[0].speedup = 1.0
     measured_on_cuda = "CUDAExecutionProvider" in providers
     recommended, why = _recommend(rows, config.target, measured_on_cuda)
     result = OptimizeResult(
