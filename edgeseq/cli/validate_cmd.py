@@ -48,6 +48,25 @@ def _real_samples(ckpt: dict, count: int) -> tuple[list, str | None]:
         return [], f"{type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''}"
 
 
+def _source_sha256(onnx_path: str) -> str:
+    """The source checkpoint sha256 recorded in the model's edgeseq metadata ("" when absent)."""
+    import json
+
+    import onnx
+
+    from edgeseq.errors import ModelFileError
+
+    try:
+        proto = onnx.load(onnx_path, load_external_data=False)
+    except Exception as exc:  # protobuf decode errors have no common base class
+        raise ModelFileError(f"cannot read ONNX model {onnx_path!r}: {str(exc).splitlines()[0][:200]}") from None
+    props = {p.key: p.value for p in proto.metadata_props}
+    try:
+        return str(json.loads(props.get("edgeseq.source_sha256", '""')))
+    except json.JSONDecodeError:
+        return ""
+
+
 def run(args: argparse.Namespace) -> int:
     """Validate; exit 1 (ParityError) when over tolerance."""
     from pathlib import Path
@@ -63,12 +82,20 @@ def run(args: argparse.Namespace) -> int:
     if args.samples < 0:
         raise InputError(f"--samples: got {args.samples}; expected 0 or more")
     model, ckpt = model_from_checkpoint(args.checkpoint)
+    ckpt_sha = sha256_file(ckpt["path"])
+    source_sha = _source_sha256(args.model)
+    if source_sha and source_sha != ckpt_sha:
+        print(
+            f"edgeseq validate: note: {args.model} was exported from a different checkpoint "
+            f"(sha256 {source_sha[:12]}..., this one {ckpt_sha[:12]}...)",
+            file=sys.stderr,
+        )
     samples, why_not = _real_samples(ckpt, args.samples)
     if why_not and args.samples > 0:
         print(f"edgeseq validate: note: no real samples ({why_not}); random inputs only", file=sys.stderr)
     report = check_parity(model, args.model, batch_sizes=tuple(args.batch_sizes), sizes=args.sizes, samples=samples)
     data = report.to_json()
-    data["checkpoint"] = {"path": ckpt.get("path"), "sha256": sha256_file(ckpt["path"])}
+    data["checkpoint"] = {"path": ckpt.get("path"), "sha256": ckpt_sha, "is_source": source_sha == ckpt_sha}
     data["samples"] = len(samples)
     report_path = Path(args.report) if args.report else Path(args.model).with_suffix(".parity.json")
     write_json_atomic(report_path, data)

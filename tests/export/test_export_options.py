@@ -114,3 +114,29 @@ def test_dynamo_path_is_verified_too(tmp_path, make_model, graph_dims):
     dims = graph_dims(path)
     assert dims["images"] == ["batch", 1, "height", 32]  # generated names replaced by the declared ones
     assert dims["logits"] == ["batch", 3]
+
+
+@pytest.mark.slow
+def test_dynamo_frozen_time_axis_is_caught(tmp_path, monkeypatch, make_model, graph_dims):
+    """ONNX-TRAPS #1/#2 on torch 2.14: the exported-program path freezes the time axis of a 2-layer BiLSTM.
+
+    Whatever the installed torch does, a graph with a frozen axis must never be accepted: either the
+    export fails naming the path, or every declared axis is symbolic and parity passed. Only the
+    ``dynamo-ep`` path runs here (the module path fails outright, #4, and costs another 10 s).
+    """
+    import edgeseq.export as export_mod
+    from edgeseq.errors import ExportError
+
+    monkeypatch.setitem(export_mod.STRATEGIES, "dynamo", ("dynamo-ep",))
+    model = make_model(5, sequencer="columns", head="ctc", rnn="lstm", bidirectional=True, num_layers=2)
+    path = tmp_path / "dynamo.onnx"
+    try:
+        result = export_onnx(model, torch.randn(1, 1, 16, 32), path, ExportOptions(exporter="dynamo"))
+    except ExportError as exc:
+        message = str(exc)
+        assert "dynamo-ep: " in message
+        assert not path.exists()
+    else:
+        dims = graph_dims(path)
+        assert isinstance(dims["logits"][0], str) and isinstance(dims["logits"][1], str)
+        assert result.parity.passed
