@@ -424,6 +424,8 @@ def _export_metadata(
             model=dataclasses.asdict(cfg) if cfg is not None else {},
         )
     meta = copy.deepcopy(metadata)
+    if not meta.preprocess and getattr(model, "preprocess_cfg", None) is not None:
+        meta.preprocess = dataclasses.asdict(model.preprocess_cfg)  # the runtime needs the spec
     meta.preprocess = {**meta.preprocess, "in_graph": options.preprocess_in_graph}
     meta.input = InputSpec(
         name=INPUT_NAME,

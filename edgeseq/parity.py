@@ -568,3 +568,45 @@ def check_parity(
         sizes=tested_sizes,
         seconds=time.perf_counter() - started,
     )
+
+
+def checkpoint_samples(ckpt: dict[str, Any], count: int) -> tuple[list[Any], str | None]:
+    """Up to ``count`` items of the test split (else validation split) of a checkpoint's data.
+
+    Returns:
+        (items, None), or ([], why not) when the data cannot be built on this machine (a missing
+        image folder, for example): parity then runs on random inputs only.
+    """
+    if count <= 0:
+        return [], "no samples requested"
+    try:
+        from edgeseq.config import config_from_dict
+        from edgeseq.data import build_datasets
+
+        splits = build_datasets(config_from_dict(ckpt["config"]))
+        data = splits.test if len(splits.test) else splits.val
+        return [data[i] for i in range(min(count, len(data)))], None
+    except Exception as exc:  # data absent or unreadable here: report why and go on with random inputs
+        return [], f"{type(exc).__name__}: {_first_line(exc)}"
+
+
+def validate_onnx(
+    onnx_path: str | Path, checkpoint: Any, *, samples: int = 16, **kwargs: Any
+) -> tuple[ParityReport, dict[str, Any]]:
+    """Parity of an ONNX model against the checkpoint it came from, on random inputs and real samples.
+
+    Args:
+        onnx_path: the ``.onnx`` file.
+        checkpoint: a checkpoint path, run folder or loaded checkpoint dict.
+        samples: how many real test-split samples to include (0: random inputs only).
+        **kwargs: passed to :func:`check_parity` (batch_sizes, sizes, tolerances, ...).
+
+    Returns:
+        (the report, ``{"checkpoint": path, "samples": n, "samples_note": why none or None}``)
+    """
+    from edgeseq.checkpoint import model_from_checkpoint
+
+    model, ckpt = model_from_checkpoint(checkpoint)
+    items, why_not = checkpoint_samples(ckpt, samples)
+    report = check_parity(model, onnx_path, samples=items or None, **kwargs)
+    return report, {"checkpoint": ckpt.get("path"), "samples": len(items), "samples_note": why_not}

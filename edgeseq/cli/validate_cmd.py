@@ -33,21 +33,6 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def _real_samples(ckpt: dict, count: int) -> tuple[list, str | None]:
-    """Up to ``count`` test-split items of the checkpoint's data, or ([], why not)."""
-    if count <= 0:
-        return [], "disabled (--samples 0)"
-    try:
-        from edgeseq.config import config_from_dict
-        from edgeseq.data import build_datasets
-
-        splits = build_datasets(config_from_dict(ckpt["config"]))
-        data = splits.test if len(splits.test) else splits.val
-        return [data[i] for i in range(min(count, len(data)))], None
-    except Exception as exc:  # the data may be absent on this machine: random inputs still run
-        return [], f"{type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''}"
-
-
 def _source_sha256(onnx_path: str) -> str:
     """The source checkpoint sha256 recorded in the model's edgeseq metadata ("" when absent)."""
     import json
@@ -71,17 +56,17 @@ def run(args: argparse.Namespace) -> int:
     """Validate; exit 1 (ParityError) when over tolerance."""
     from pathlib import Path
 
-    from edgeseq.checkpoint import model_from_checkpoint
+    from edgeseq.checkpoint import load_checkpoint
     from edgeseq.errors import InputError, ParityError
     from edgeseq.fileio import sha256_file, write_json_atomic
     from edgeseq.manifest import manifest_path, update_manifest
-    from edgeseq.parity import check_parity
+    from edgeseq.parity import validate_onnx
 
     require_file_arg(args.model, "ONNX model")
     require_file_arg(args.checkpoint, "checkpoint")
     if args.samples < 0:
         raise InputError(f"--samples: got {args.samples}; expected 0 or more")
-    model, ckpt = model_from_checkpoint(args.checkpoint)
+    ckpt = load_checkpoint(args.checkpoint)
     ckpt_sha = sha256_file(ckpt["path"])
     source_sha = _source_sha256(args.model)
     if source_sha and source_sha != ckpt_sha:
@@ -90,13 +75,14 @@ def run(args: argparse.Namespace) -> int:
             f"(sha256 {source_sha[:12]}..., this one {ckpt_sha[:12]}...)",
             file=sys.stderr,
         )
-    samples, why_not = _real_samples(ckpt, args.samples)
-    if why_not and args.samples > 0:
-        print(f"edgeseq validate: note: no real samples ({why_not}); random inputs only", file=sys.stderr)
-    report = check_parity(model, args.model, batch_sizes=tuple(args.batch_sizes), sizes=args.sizes, samples=samples)
+    report, info = validate_onnx(
+        args.model, ckpt, samples=args.samples, batch_sizes=tuple(args.batch_sizes), sizes=args.sizes
+    )
+    if info["samples_note"] and args.samples > 0:
+        print(f"edgeseq validate: note: no real samples ({info['samples_note']}); random inputs only", file=sys.stderr)
     data = report.to_json()
     data["checkpoint"] = {"path": ckpt.get("path"), "sha256": ckpt_sha, "is_source": source_sha == ckpt_sha}
-    data["samples"] = len(samples)
+    data["samples"] = info["samples"]
     report_path = Path(args.report) if args.report else Path(args.model).with_suffix(".parity.json")
     write_json_atomic(report_path, data)
     if manifest_path(args.model).is_file():

@@ -140,3 +140,23 @@ def test_dynamo_frozen_time_axis_is_caught(tmp_path, monkeypatch, make_model, gr
         dims = graph_dims(path)
         assert isinstance(dims["logits"][0], str) and isinstance(dims["logits"][1], str)
         assert result.parity.passed
+
+
+def test_edgeseq_model_without_metadata_still_describes_itself(tmp_path, make_model, metadata_of):
+    model = make_model(4, sequencer="columns", head="ctc")
+    path = tmp_path / "m.onnx"
+    export_onnx(model, torch.randn(1, 1, 16, 32), path)
+    meta = metadata_of(path)
+    assert meta.task == "ctc" and meta.preprocess["height"] == 16 and meta.preprocess["in_graph"] is False
+    assert meta.model["sequencer"] == "columns" and meta.input.dynamic_axes == {"0": "batch", "3": "width"}
+
+
+def test_validate_onnx_uses_real_samples(tmp_path, tiny_checkpoint):
+    from edgeseq.export import export_checkpoint
+    from edgeseq.parity import validate_onnx
+
+    path = tmp_path / "digits.onnx"
+    export_checkpoint(tiny_checkpoint, path, ExportOptions(verify=False))
+    report, info = validate_onnx(path, tiny_checkpoint, samples=5, batch_sizes=(2,))
+    assert report.passed and info["samples"] == 5 and info["samples_note"] is None
+    assert [r.input_shape for r in report.rows if r.case == "sample"] == [[5, 1, 16, 32]]
