@@ -193,6 +193,28 @@ def _from_dataset(dataset: Any, indices: Sequence[int], metadata: ModelMetadata,
     return SampleSet(inputs, targets, source)
 
 
+def samples_from_splits(
+    splits: Any, metadata: ModelMetadata, calibration_samples: int, seed: int = 0, max_eval: int | None = None
+) -> tuple[SampleSet, SampleSet]:
+    """Calibration samples from ``splits.train`` and the ``splits.test`` samples for the gate.
+
+    Args:
+        splits: an ``edgeseq.data.DataSplits`` (items ``(tensor (C, H, W), target)``).
+        metadata: the model's metadata (task, alphabet, blank index) to turn targets into ints/strings.
+        calibration_samples: how many training samples to calibrate on (chosen at random with ``seed``).
+        seed: the random choice's seed.
+        max_eval: cap on test samples (chosen at random with ``seed``); None keeps them all.
+    """
+    rng = np.random.default_rng(seed)
+    train_idx = rng.permutation(len(splits.train))[:calibration_samples].tolist()
+    test_idx = list(range(len(splits.test)))
+    if max_eval is not None and len(test_idx) > max_eval:
+        test_idx = sorted(rng.permutation(len(test_idx))[:max_eval].tolist())
+    calib = _from_dataset(splits.train, train_idx, metadata, "train split")
+    test = _from_dataset(splits.test, test_idx, metadata, "test split")
+    return calib, test
+
+
 def load_checkpoint_data(
     checkpoint: str | Path,
     metadata: ModelMetadata,
@@ -200,21 +222,14 @@ def load_checkpoint_data(
     seed: int = 0,
     max_eval: int | None = None,
 ) -> tuple[SampleSet, SampleSet]:
-    """Calibration samples from the checkpoint's training split and the test split for the gate.
-
-    Rebuilds the data from the config stored in the checkpoint (``edgeseq.data.build_datasets``).
-    """
+    """:func:`samples_from_splits` of the data rebuilt from the config stored in ``checkpoint`` (needs torch)."""
     from edgeseq.checkpoint import load_checkpoint
     from edgeseq.config import config_from_dict
     from edgeseq.data import build_datasets
 
     ckpt = load_checkpoint(checkpoint)
     splits = build_datasets(config_from_dict(ckpt["config"]))
-    rng = np.random.default_rng(seed)
-    train_idx = rng.permutation(len(splits.train))[:calibration_samples].tolist()
-    test_idx = list(range(len(splits.test)))
-    if max_eval is not None and len(test_idx) > max_eval:
-        test_idx = sorted(rng.permutation(len(test_idx))[:max_eval].tolist())
-    calib = _from_dataset(splits.train, train_idx, metadata, f"train split of {checkpoint}")
-    test = _from_dataset(splits.test, test_idx, metadata, f"test split of {checkpoint}")
+    calib, test = samples_from_splits(splits, metadata, calibration_samples, seed, max_eval)
+    calib.source = f"train split of {checkpoint}"
+    test.source = f"test split of {checkpoint}"
     return calib, test

@@ -81,3 +81,15 @@ def test_load_samples_holds_out_what_calibration_does_not_use(tiny_lstm: Path, t
     assert len(calib) == 5 and len(held_out) == 7 and "not used for calibration" in held_out.source
     with pytest.raises(InputError, match="expected one source of samples"):
         load_samples(tiny_lstm, OptimizeConfig(), tmp_path / "data", checkpoint=tmp_path / "x.pt")
+
+
+def test_samples_from_splits_converts_targets() -> None:
+    import types
+
+    from edgeseq.passes.calibration import samples_from_splits
+
+    x = np.zeros((1, 16, 20), np.float32)
+    splits = types.SimpleNamespace(train=[(x, "1")] * 6, test=[(x, "12"), (x, np.array([2, 0, 3]))])
+    meta = ModelMetadata(task="ctc", alphabet="0123456789")
+    calib, test = samples_from_splits(splits, meta, calibration_samples=4)
+    assert len(calib) == 4 and test.targets == ["12", "12"]  # encoded targets decoded: class i+1 is alphabet[i]
