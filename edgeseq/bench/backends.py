@@ -277,6 +277,18 @@ def _load_1m() -> float | None:
 
 
 def _peak_rss_mb() -> float:
+    """Peak resident memory of this process in MiB.
+
+    ``VmHWM`` from /proc belongs to this address space alone. ``ru_maxrss`` is the fallback
+    elsewhere; on Linux it survives fork+exec, so a worker would report its parent's peak if the
+    parent was larger (a parent that imported torch made every worker look 855 MB).
+    """
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 2**10  # kB
+    except (OSError, ValueError, IndexError):
+        pass
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return peak / 2**20 if sys.platform == "darwin" else peak / 2**10  # bytes on macOS, KiB on Linux
 

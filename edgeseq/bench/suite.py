@@ -37,6 +37,8 @@ from edgeseq.errors import ConfigError
 DEFAULT_WORK_DIR = "runs/bench-suite"
 RANDOM_WEIGHTS_NOTE = "random weights: latency does not depend on weight values; accuracy figures are not meaningful"
 CALIBRATION_SAMPLES = 32  # random inputs: the int8 graph's structure (hence its speed) does not depend on them
+IDLE_LOAD_PER_CORE = 0.5  # "idle": 1-minute load at most half a process per core
+IDLE_POLL_S = 15.0
 # Targets from the issue, as fractions of the PyTorch eager p50 at batch 1.
 TARGET_ORT_FP32_VS_EAGER = 0.6
 TARGET_BEST_VS_EAGER = 0.20
@@ -216,6 +218,7 @@ def run_suite(
     only: list[str] | None = None,
     min_time_s: float | None = None,
     rounds: int | None = None,
+    wait_idle_s: float = 0.0,
     isolate: bool = True,
     log=print,
 ) -> BenchResult:
@@ -228,6 +231,8 @@ def run_suite(
         only: model names to run (default: all).
         min_time_s: override the suite's minimum time per row (quick checks).
         rounds: override the suite's interleaving rounds.
+        wait_idle_s: before each model, wait up to this long for the machine to go idle
+            (1-minute load at most half the cores); the load it started at goes into the notes.
         isolate: a fresh process per row (peak RSS per row).
         log: progress lines.
 
@@ -243,6 +248,7 @@ def run_suite(
         known = [m.name for m in suite.models]
         raise ConfigError(f"--only: got {only}; expected names from the suite: {', '.join(known)}")
     merged: BenchResult | None = None
+    merged_notes: list[str] = []
     for model in models:
         log(f"{model.name}:")
         files = prepare_model(model, work, log=log)
@@ -265,15 +271,42 @@ def run_suite(
             isolate=isolate,
             rounds=(rounds or suite.rounds) if isolate else 1,
         )
+        if wait_idle_s > 0:
+            load = wait_until_idle(wait_idle_s, log=log)
+            merged_notes.append(f"{model.name}: 1-minute load average {load:.2f} when its measurements started")
         ckpt = files["checkpoint"] if "torch" in backends else None
         result = bench(refs, checkpoint=ckpt, options=options, progress=log)
         result.notes.append(f"{model.name}: {RANDOM_WEIGHTS_NOTE}")
         merged = result if merged is None else _merge(merged, result)
     if merged is None:
         raise ConfigError(f"{path}: no models to run")
+    merged.notes.extend(merged_notes)
     merged.targets = target_lines(merged.rows)
     write_reports(merged, out_dir, stem="suite")
     return merged
+
+
+def wait_until_idle(max_wait_s: float, *, poll_s: float = IDLE_POLL_S, log=print) -> float:
+    """Wait (up to ``max_wait_s``) until the 1-minute load is at most half the usable cores.
+
+    Other processes on the cores inflate every latency and hurt fork-join runtimes (PyTorch's
+    OpenMP) far more than others, which skews side-by-side ratios. Returns the load at the end.
+    """
+    import os
+    import time
+
+    from edgeseq.bench.envcard import usable_cores
+
+    limit = IDLE_LOAD_PER_CORE * usable_cores()
+    deadline = time.monotonic() + max_wait_s
+    load = os.getloadavg()[0]
+    while load > limit and time.monotonic() < deadline:
+        log(f"  waiting for an idle machine: 1-minute load {load:.2f} > {limit:.2f}")
+        time.sleep(poll_s)
+        load = os.getloadavg()[0]
+    if load > limit:
+        log(f"  the machine is still busy (load {load:.2f}); measuring anyway, the notes say so")
+    return load
 
 
 def _merge(a: BenchResult, b: BenchResult) -> BenchResult:

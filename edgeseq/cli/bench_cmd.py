@@ -206,6 +206,7 @@ def _suite(args: argparse.Namespace) -> int:
         only=args.only,
         min_time_s=args.min_time,
         rounds=args.rounds,
+        wait_idle_s=args.wait_idle,
         isolate=not args.in_process,
         log=log,
     )

@@ -164,3 +164,14 @@ def test_interleaved_rounds_give_every_row_its_share(tiny_onnx):
         assert row.settings["interleaved_rounds"] == 3
     with pytest.raises(ConfigError, match="rounds"):
         BenchOptions(rounds=2, isolate=False)
+
+
+def test_worker_peak_rss_is_not_the_parents(tiny_onnx):
+    # ru_maxrss survives fork+exec on Linux: a large parent made every worker report the parent's peak
+    import numpy as np
+
+    ballast = np.ones(40_000_000)  # 320 MB touched in this (the parent) process
+    options = BenchOptions(backends=["ort-cpu"], threads=[1], profile=False, **QUICK)
+    (row,) = bench([tiny_onnx], options=options).rows
+    assert ballast.sum() > 0
+    assert row.peak_rss_mb < 250  # an onnxruntime worker with a tiny model needs well under 250 MB

@@ -1,0 +1,59 @@
+"""The suite file (validation) and the targets check on made-up rows."""
+
+from __future__ import annotations
+
+import pytest
+
+from edgeseq.bench.runner import BenchRow
+from edgeseq.bench.suite import load_suite, target_lines
+from edgeseq.errors import ConfigError
+
+
+def test_the_repository_suite_loads():
+    suite = load_suite("benchmarks/suite.toml")
+    names = [m.name for m in suite.models]
+    assert names == ["resnet18-rows-lstm", "digits-rows-lstm", "crnn-textline"]
+    r18 = suite.models[0]
+    assert {"fp32", "int8-static"} <= set(r18.variants) and "int8-static" in r18.openvino_variants
+    assert {"torch", "ort-cpu", "openvino", "openvino-f32"} <= set(suite.backends)
+
+
+@pytest.mark.parametrize(
+    ("text", "match"),
+    [
+        ('[suite]\nbackends = ["ort-cpu"]\n', "at least one"),
+        ('[suite]\nbackends = ["tensorrt"]\n[[model]]\nname = "a"\nrecipe = "r.toml"\n', "backend"),
+        ('[suite]\nspeed = 1\n[[model]]\nname = "a"\nrecipe = "r.toml"\n', "unknown keys"),
+        ('[[model]]\nname = "a"\nrecipe = "r.toml"\nvariants = ["int8-static"]\n', "fp32"),
+        ('[[model]]\nname = "a"\nrecipe = "r.toml"\nopenvino_variants = ["int8-static"]\n', "not in variants"),
+        ('[[model]]\nname = "a"\nrecipe = "r.toml"\ncolour = 1\n', "unknown key"),
+    ],
+)
+def test_bad_suite_files(tmp_path, text, match):
+    path = tmp_path / "suite.toml"
+    path.write_text(text)
+    with pytest.raises(ConfigError, match=match):
+        load_suite(path)
+
+
+def _row(backend: str, variant: str, precision: str, p50: float, model_precision: str = "fp32") -> BenchRow:
+    return BenchRow(
+        model="r18", variant=variant, backend=backend, precision=precision, model_precision=model_precision,
+        provider="", batch=1, threads=2, spinning=False, input_shape=[1, 3, 224, 224], input_dtype="float32",
+        model_path="", model_size_mb=1.0, p50_ms=p50,
+    )  # fmt: skip
+
+
+def test_targets_met_and_missed():
+    rows = [
+        _row("torch", "eager", "fp32", 30.0),
+        _row("ort-cpu", "fp32", "fp32", 15.0),
+        _row("ort-cpu", "int8-static", "int8", 5.0, "int8"),
+        _row("openvino", "fp32", "bf16", 10.0),
+        _row("openvino", "int8-static", "int8+bf16", 4.0, "int8"),
+    ]
+    (line,) = target_lines(rows)
+    assert "ORT FP32 0.50x eager (meets <= 0.6x)" in line
+    assert "best (int8-static, 5.00 ms) 0.17x eager (meets <= 0.2x)" in line
+    assert "faster than OpenVINO default (bf16, 10.00 ms)" in line
+    assert "NOT faster than OpenVINO on INT8 (int8+bf16, 4.00 ms)" in line
