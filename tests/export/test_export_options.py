@@ -69,7 +69,7 @@ def test_static_shapes(tmp_path, make_model, graph_dims):
     assert {tuple(r.input_shape) for r in result.parity.rows} == {(1, 1, 16, 32)}
 
 
-def test_simplify_then_reverify(tmp_path, make_model, graph_dims):
+def test_simplify_then_reverify(tmp_path, make_model, graph_dims, metadata_of):
     model = make_model(5, sequencer="rows", head="attention", rnn="lstm", bidirectional=True, num_layers=2)
     plain = export_onnx(model, torch.randn(1, 1, 16, 32), tmp_path / "plain.onnx")
     slim = export_onnx(model, torch.randn(1, 1, 16, 32), tmp_path / "slim.onnx", ExportOptions(simplify=True))
@@ -79,6 +79,7 @@ def test_simplify_then_reverify(tmp_path, make_model, graph_dims):
     n_plain = len(onnx.load(str(tmp_path / "plain.onnx")).graph.node)
     n_slim = len(onnx.load(str(tmp_path / "slim.onnx")).graph.node)
     assert n_slim <= n_plain
+    assert metadata_of(tmp_path / "slim.onnx").exporter["simplified"] is True  # metadata survives onnxslim
 
 
 @pytest.mark.parametrize("opset", [14, 17, 20])
