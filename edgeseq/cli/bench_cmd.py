@@ -101,6 +101,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--allow-missing", action="store_true", help="compare: do not fail on rows absent from NEW")
     parser.add_argument("--only", type=str_list, default=None, metavar="NAMES", help="suite: run only these models")
     parser.add_argument(
+        "--wait-idle",
+        type=float,
+        default=0.0,
+        metavar="S",
+        help="suite: before each model wait up to S seconds for the machine to go idle (load <= cores/2)",
+    )
+    parser.add_argument(
         "--work-dir",
         default=None,
         metavar="DIR",

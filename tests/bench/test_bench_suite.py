@@ -57,3 +57,48 @@ def test_targets_met_and_missed():
     assert "best (int8-static, 5.00 ms) 0.17x eager (meets <= 0.2x)" in line
     assert "faster than OpenVINO default (bf16, 10.00 ms)" in line
     assert "NOT faster than OpenVINO on INT8 (int8+bf16, 4.00 ms)" in line
+
+
+TINY_RECIPE = """
+name = "tiny-rows-lstm"
+[model]
+backbone = "smallcnn"
+backbone_args = { channels = [4], pools = [[2, 2]] }
+sequencer = "rows"
+rnn = "lstm"
+hidden_size = 8
+head = "last"
+[data]
+dataset = "digits"
+[preprocess]
+height = 16
+width = 16
+color = "L"
+"""
+
+
+@pytest.mark.slow
+def test_suite_end_to_end_with_a_tiny_recipe(tmp_path, capsys):
+    """Random-weight checkpoint -> export -> eager and ORT rows -> reports, through the CLI."""
+    pytest.importorskip("torch")
+    from edgeseq.cli import main
+
+    (tmp_path / "tiny.toml").write_text(TINY_RECIPE)
+    (tmp_path / "suite.toml").write_text(
+        '[suite]\nbackends = ["torch", "ort-cpu"]\nthreads = [1]\nmin_time_s = 0.05\n'
+        f'[[model]]\nname = "tiny"\nrecipe = "{tmp_path / "tiny.toml"}"\n'
+    )
+    out, work = tmp_path / "results", tmp_path / "work"
+    code = main(
+        ["bench", "suite", str(tmp_path / "suite.toml"), "--out", str(out), "--work-dir", str(work), "--in-process"]
+    )
+    assert code == 0
+    assert {"suite.json", "suite.csv", "suite.md", "suite_latency.png"} <= {p.name for p in out.iterdir()}
+    from edgeseq.bench.runner import BenchResult
+
+    result = BenchResult.load(out / "suite.json")
+    assert [(r.backend, r.variant) for r in result.rows] == [("torch", "eager"), ("ort-cpu", "fp32")]
+    assert all(r.skipped is None and r.p50_ms > 0 for r in result.rows)
+    assert result.targets and "tiny batch 1, 1 threads" in result.targets[0]
+    assert any("random weights" in n for n in result.notes)
+    assert "Targets" in capsys.readouterr().out
