@@ -29,6 +29,7 @@ NAME_PREFIXES = (
     ("/sequencer", "sequencing"),
     ("/rnn", "rnn"),
     ("/head", "head"),
+    ("images", "cnn"),  # nodes named after the graph input (e.g. its QuantizeLinear) feed the backbone
 )
 # Op types -> stage for nodes whose names carry no module path.
 OP_STAGES = {
@@ -63,7 +64,7 @@ OP_STAGES = {
 def stage_of(node_name: str, op_type: str) -> str:
     """The model stage a node belongs to: by its module path, else by its op type, else ``other``."""
     for fragment, stage in NAME_PREFIXES:
-        if node_name.startswith(fragment) or f"{fragment}/" in node_name:
+        if node_name.startswith(fragment) or (fragment.startswith("/") and f"{fragment}/" in node_name):
             return stage
     return OP_STAGES.get(op_type, "other")
 

@@ -103,6 +103,7 @@ def test_write_reports_files(result, tmp_path):
         ("logits_nchwc", "Conv", "cnn"),  # renamed by onnxruntime's NCHWc transform: by op type
         ("ReorderOutput", "ReorderOutput", "cnn"),
         ("/rnn/lstm/LSTM_quant", "DynamicQuantizeLSTM", "rnn"),
+        ("images_QuantizeLinear", "QuantizeLinear", "cnn"),  # the input's quantization feeds the backbone
         ("mystery", "Erf", "other"),
     ],
 )
