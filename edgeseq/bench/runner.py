@@ -319,9 +319,12 @@ def inspect_model(ref: ModelRef) -> ModelInfo:
     from edgeseq.fileio import sha256_file
     from edgeseq.runtime.metadata import ModelMetadata
 
-    path = Path(ref.path)
-    if not path.is_file():
-        raise ModelFileError(f"model {str(path)!r} not found; expected an .onnx file")
+    from edgeseq.runtime.session import check_external_data, check_model_file
+
+    path = check_model_file(ref.path)
+    check_external_data(
+        path
+    )  # ORT would read a hard-linked outside file (ONNX-TRAPS #20); every backend reads this path
     try:
         session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     except Exception as exc:  # noqa: BLE001 - onnxruntime raises several unrelated types
