@@ -318,7 +318,6 @@ def inspect_model(ref: ModelRef) -> ModelInfo:
 
     from edgeseq.fileio import sha256_file
     from edgeseq.runtime.metadata import ModelMetadata
-
     from edgeseq.runtime.session import check_external_data, check_model_file
 
     path = check_model_file(ref.path)
