@@ -119,23 +119,29 @@ def _has_function_body(op_type: str, domain: str, version: int) -> bool:
     return bool(schema.has_function or schema.has_context_dependent_function)
 
 
-def _check_opsets(opsets: dict[str, int], function_domains: set[str]) -> list[str]:
+def _check_opsets(opsets: dict[str, int], used_domains: set[str], function_domains: set[str]) -> list[str]:
+    """Opset ceilings for the domains onnxruntime-web knows; custom domains that nodes actually use.
+
+    Tools such as onnxruntime's quantizer import domains no node uses (ai.onnx.preview.training, ...);
+    those are harmless and ignored.
+    """
     problems = []
     for domain, version in sorted(opsets.items()):
+        if domain not in MAX_OPSET:
+            continue
         shown = domain or "ai.onnx"
-        if domain in MAX_OPSET:
-            if version > MAX_OPSET[domain]:
-                hint = f"; re-export with opset {MAX_OPSET[domain]} or lower" if domain == "" else ""
-                problems.append(
-                    f"{shown} opset {version} is newer than onnxruntime-web supports (max {MAX_OPSET[domain]}){hint}"
-                )
-            elif domain == "" and version < MIN_OPSET:
-                problems.append(f"ai.onnx opset {version} is older than onnxruntime supports (min {MIN_OPSET})")
-        elif domain not in INTERNAL_DOMAINS and domain not in function_domains:
+        if version > MAX_OPSET[domain]:
+            hint = f"; re-export with opset {MAX_OPSET[domain]} or lower" if domain == "" else ""
             problems.append(
-                f"operator domain {shown!r} is a custom op library, and the browser runtime has no custom "
-                "operators (supported: ai.onnx, ai.onnx.ml, com.microsoft)"
+                f"{shown} opset {version} is newer than onnxruntime-web supports (max {MAX_OPSET[domain]}){hint}"
             )
+        elif domain == "" and version < MIN_OPSET:
+            problems.append(f"ai.onnx opset {version} is older than onnxruntime supports (min {MIN_OPSET})")
+    for domain in sorted(used_domains - set(MAX_OPSET) - set(INTERNAL_DOMAINS) - function_domains):
+        problems.append(
+            f"operator domain {domain!r} is a custom op library, and the browser runtime has no custom "
+            "operators (supported: ai.onnx, ai.onnx.ml, com.microsoft)"
+        )
     return problems
 
 
@@ -166,14 +172,15 @@ def check_browser_support(model: Any) -> OpCheckReport:
     """
     opsets = {_normal_domain(o.domain): int(o.version) for o in model.opset_import}
     local_functions = {(f.domain, f.name) for f in model.functions}
-    problems = _check_opsets(opsets, {domain for domain, _ in local_functions})
+    nodes = list(_iter_nodes(model.graph))
+    for function in model.functions:
+        nodes.extend(function.node)
+    used_domains = {_normal_domain(node.domain) for node in nodes}
+    problems = _check_opsets(opsets, used_domains, {domain for domain, _ in local_functions})
 
     kernels, source = cpu_kernels()
     counts: Counter[str] = Counter()
     missing: dict[str, list[str]] = {}
-    nodes = list(_iter_nodes(model.graph))
-    for function in model.functions:
-        nodes.extend(function.node)
     for node in nodes:
         domain = _normal_domain(node.domain)
         key = f"{domain}:{node.op_type}" if domain else node.op_type

@@ -23,7 +23,6 @@ from typing import Any
 CHROMIUM_FLAGS = (
     "--headless",
     "--no-sandbox",
-    "--disable-gpu",
     "--disable-quic",
     "--no-first-run",
     "--disable-background-networking",
@@ -32,6 +31,10 @@ CHROMIUM_FLAGS = (
     "--disable-dev-shm-usage",
     "--remote-debugging-pipe",
 )
+NO_GPU_FLAGS = ("--disable-gpu",)
+# WebGPU in headless Chromium without a GPU: SwiftShader's software Vulkan gives a real WebGPU adapter,
+# the same on every machine (a secure context is needed too: http://127.0.0.1 is one).
+WEBGPU_FLAGS = ("--enable-unsafe-webgpu", "--use-webgpu-adapter=swiftshader")
 CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
 
 
@@ -54,7 +57,9 @@ def find_chromium() -> str | None:
 class Chromium:
     """One headless Chromium process with one page (a DevTools session)."""
 
-    def __init__(self, executable: str, width: int = 1000, height: int = 720, timeout: float = 30.0) -> None:
+    def __init__(
+        self, executable: str, width: int = 1000, height: int = 720, timeout: float = 30.0, webgpu: bool = False
+    ) -> None:
         self.timeout = timeout
         self._profile = tempfile.mkdtemp(prefix="edgeseq-chromium-")
         to_chrome_r, self._to_chrome = os.pipe()
@@ -69,7 +74,13 @@ class Chromium:
 
         self._log = tempfile.TemporaryFile()
         self.process = subprocess.Popen(
-            [executable, *CHROMIUM_FLAGS, f"--user-data-dir={self._profile}", f"--window-size={width},{height}"],
+            [
+                executable,
+                *CHROMIUM_FLAGS,
+                *(WEBGPU_FLAGS if webgpu else NO_GPU_FLAGS),
+                f"--user-data-dir={self._profile}",
+                f"--window-size={width},{height}",
+            ],
             preexec_fn=wire_pipes,
             pass_fds=(3, 4),
             stdin=subprocess.DEVNULL,

@@ -34,25 +34,39 @@ REPO = Path(__file__).resolve().parents[2]
 SHIPPED_DIGITS = REPO / "models" / "digits-rows-lstm.onnx"
 SHIPPED_TEXTLINE = REPO / "models" / "crnn-textline.onnx"
 
-# The page feeds the same float32 tensor as Python (asserted exactly below), so what remains is
-# the kernels: onnxruntime-web runs MLAS's WebAssembly SIMD128 code paths, native onnxruntime its
-# AVX2/AVX-512 ones, with different float32 summation orders in Conv/Gemm/LSTM. Measured on the
-# digits models here: max |logit diff| below 1e-5 (tiny and shipped models). The bounds leave 10x
-# headroom and stay far below any difference a preprocessing bug causes (>= 1e-2 on these models).
+# The page feeds the same input tensor as Python (asserted exactly below), so what remains is the
+# kernels: onnxruntime-web runs MLAS's WebAssembly SIMD128 code (or WebGPU shaders for the ops
+# its WebGPU provider has), native onnxruntime its AVX2/AVX-512 code, with other float32 summation
+# orders in Conv/Gemm/LSTM. Measured here, WebAssembly and WebGPU (SwiftShader) alike: max |logit
+# diff| <= 2.2e-6 on the stand-in and trained digits models and the CTC stand-in. The bounds leave
+# 40x headroom and stay far below what a preprocessing bug causes (>= 1e-2 on these models).
 LOGIT_ATOL = 1e-4
-SCORE_ATOL = 1e-5  # softmax probabilities: differences shrink by the softmax's slope (<= 0.25)
+SCORE_ATOL = 1e-5  # softmax probabilities move by at most 1/4 of the largest logit difference
 NUM_DIGITS = 60  # real 8x8 scans: 6 per class
 NUM_LINES = 12
 REPEATS = 10  # session.run calls per image for the latency medians
 TIMEOUT_S = 90.0
 
 
-@pytest.fixture(scope="module")
-def browser():
+def _chromium(webgpu: bool):
     executable = find_chromium()
     if executable is None:
         pytest.skip("chromium not installed: apt-get install -y chromium (or set EDGESEQ_CHROMIUM to a Chrome binary)")
-    chromium = Chromium(executable, timeout=TIMEOUT_S)
+    return Chromium(executable, timeout=TIMEOUT_S, webgpu=webgpu)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Chromium without a GPU: the page runs on WebAssembly (the "auto" page falls back to it)."""
+    chromium = _chromium(webgpu=False)
+    yield chromium
+    chromium.close()
+
+
+@pytest.fixture(scope="module")
+def webgpu_browser():
+    """Chromium with WebGPU on SwiftShader's software Vulkan adapter."""
+    chromium = _chromium(webgpu=True)
     yield chromium
     chromium.close()
 
@@ -67,7 +81,7 @@ def artifacts(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("web-artifacts")
 
 
-def _export_tiny(path: Path, task: str) -> Path:
+def _export_tiny(path: Path, task: str, in_graph: bool = False) -> Path:
     """A small random-weight edgeseq model exported like the real ones (stand-in for a missing shipped model)."""
     import torch
 
@@ -91,7 +105,7 @@ def _export_tiny(path: Path, task: str) -> Path:
         classes = 10
     model = build_model(config, pre, classes).eval()
     example = torch.zeros(1, 1, pre.height, pre.width)
-    export_onnx(model, example, path, ExportOptions(verify=False), metadata=meta)
+    export_onnx(model, example, path, ExportOptions(verify=False, preprocess_in_graph=in_graph), metadata=meta)
     return path
 
 
@@ -163,7 +177,9 @@ def _softmax(z: np.ndarray) -> np.ndarray:
     return e / e.sum(axis=-1, keepdims=True)
 
 
-def _compare(model: Path, backend: str, images, browser: Chromium, tmp_path: Path, artifacts: Path) -> dict:
+def _compare(
+    model: Path, backend: str, images, browser: Chromium, tmp_path: Path, artifacts: Path, provider: str = "wasm"
+) -> dict:
     page = tmp_path / "page"
     build = build_web(model, page, backend=backend)
     image_dir = page / "images"
@@ -176,11 +192,12 @@ def _compare(model: Path, backend: str, images, browser: Chromium, tmp_path: Pat
         server.shutdown()
         server.server_close()
     want = _native(model, image_dir, names)
+    assert info["provider"] == provider, f"the page ran on {info['provider']}; expected {provider}"
 
     logit_diff = score_diff = 0.0
     texts = []
     for name, g, w in zip(names, got, want, strict=True):
-        browser_input = np.asarray(g["input"], dtype=np.float32).reshape(g["dims"])
+        browser_input = np.asarray(g["input"], dtype=w["input"].dtype).reshape(g["dims"])
         np.testing.assert_array_equal(browser_input, w["input"], err_msg=f"{name}: the page fed a different tensor")
         logits = np.asarray(g["logits"], dtype=np.float32).reshape(g["logits_dims"])
         assert logits.shape == w["logits"].shape, name
@@ -191,10 +208,10 @@ def _compare(model: Path, backend: str, images, browser: Chromium, tmp_path: Pat
             assert g["text"] == w["result"].text, f"{name}: browser read {g['text']!r}, Python {w['result'].text!r}"
         else:
             assert g["label"] == w["result"].label, f"{name}: browser says {g['label']}, Python {w['result'].label}"
-    assert logit_diff <= LOGIT_ATOL, f"max |logit diff| {logit_diff:.3g} > {LOGIT_ATOL}"
-    assert score_diff <= SCORE_ATOL, f"max |score diff| {score_diff:.3g} > {SCORE_ATOL}"
+    assert logit_diff <= LOGIT_ATOL, f"{provider}: max |logit diff| {logit_diff:.3g} > {LOGIT_ATOL}"
+    assert score_diff <= SCORE_ATOL, f"{provider}: max |score diff| {score_diff:.3g} > {SCORE_ATOL}"
 
-    shot = browser.screenshot(artifacts / f"web-{model.stem}-{backend}.png")
+    shot = browser.screenshot(artifacts / f"web-{model.stem}-{provider}.png")
     figures = {
         "model": str(model),
         "backend": backend,
@@ -211,7 +228,7 @@ def _compare(model: Path, backend: str, images, browser: Chromium, tmp_path: Pat
         "webgpu_fallback": build.opcheck.webgpu_fallback,
         "screenshot": str(shot),
     }
-    (artifacts / f"web-{model.stem}-{backend}.json").write_text(json.dumps(figures, indent=2))
+    (artifacts / f"web-{model.stem}-{provider}-{backend}.json").write_text(json.dumps(figures, indent=2))
     print(f"\nweb parity: {json.dumps(figures)}")
     return figures
 
@@ -223,11 +240,16 @@ def digits_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return _export_tiny(tmp_path_factory.mktemp("digits") / "digits-tiny.onnx", "classification")
 
 
-@pytest.mark.parametrize("backend", ["auto", "wasm"])
-def test_web_digits_parity_in_chromium(browser, digits_model, backend, tmp_path, artifacts) -> None:
-    figures = _compare(digits_model, backend, _digit_pngs, browser, tmp_path, artifacts)
+@pytest.mark.parametrize(
+    ("backend", "provider"),
+    [("wasm", "wasm"), ("auto", "wasm"), ("auto", "webgpu")],
+    ids=["wasm-page", "auto-page-no-gpu", "auto-page-webgpu"],
+)
+def test_web_digits_parity_in_chromium(request, digits_model, backend, provider, tmp_path, artifacts) -> None:
+    browser = request.getfixturevalue("webgpu_browser" if provider == "webgpu" else "browser")
+    figures = _compare(digits_model, backend, _digit_pngs, browser, tmp_path, artifacts, provider)
     demo = os.environ.get("EDGESEQ_WEB_DEMO_PNG")  # regenerate docs/web-demo.png: set it to that path
-    if demo and backend == "auto":
+    if demo and provider == "wasm" and backend == "auto":
         shutil.copyfile(figures["screenshot"], demo)
 
 
@@ -242,3 +264,9 @@ def _ctc_models() -> list:
 def test_web_ctc_parity_in_chromium(browser, which, tmp_path, artifacts) -> None:
     model = _export_tiny(tmp_path / "ctc-tiny.onnx", "ctc") if which == "tiny" else Path(which)
     _compare(model, "wasm", _line_pngs, browser, tmp_path, artifacts)
+
+
+def test_web_in_graph_preprocessing_parity_in_chromium(browser, tmp_path, artifacts) -> None:
+    """A model that takes uint8 NHWC pixels (normalisation inside the graph): the page feeds the resized pixels."""
+    model = _export_tiny(tmp_path / "digits-in-graph.onnx", "classification", in_graph=True)
+    _compare(model, "wasm", _digit_pngs, browser, tmp_path, artifacts)
