@@ -14,7 +14,6 @@ import argparse
 import json
 import os
 import platform
-import random
 import sys
 import tempfile
 import time
@@ -97,25 +96,10 @@ def interleaved_latency(
     paths: dict[str, Path], sample: np.ndarray, threads: int, rounds: int, per_round: int
 ) -> dict[str, list[int]]:
     """Per-variant lists of batch-1 run times (ns), measured in interleaved, shuffled rounds."""
-    from edgeseq.accuracy import make_session
+    from edgeseq.accuracy import interleaved_latency_ns, make_session
 
     sessions = {name: make_session(p, "ORT_ENABLE_ALL", threads) for name, p in paths.items()}
-    feed = {"images": sample[None]}
-    for s in sessions.values():  # warm-up: allocation, kernel selection (ONNX-TRAPS #16)
-        for _ in range(5):
-            s.run(None, feed)
-    times: dict[str, list[int]] = {name: [] for name in sessions}
-    order = list(sessions)
-    rng = random.Random(0)
-    for _ in range(rounds):
-        rng.shuffle(order)
-        for name in order:
-            s = sessions[name]
-            for _ in range(per_round):
-                t0 = time.perf_counter_ns()
-                s.run(None, feed)
-                times[name].append(time.perf_counter_ns() - t0)
-    return times
+    return interleaved_latency_ns(sessions, sample, runs=rounds * per_round, rounds=rounds)
 
 
 def agreement(paths: dict[str, Path], evals: list[np.ndarray]) -> dict[str, tuple[float, float]]:

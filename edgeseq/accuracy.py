@@ -124,6 +124,52 @@ def median_latency_ms(session: Any, sample: np.ndarray, runs: int = DEFAULT_LATE
     return stats.p50_ms
 
 
+def interleaved_latency_ns(
+    sessions: dict[str, Any],
+    sample: np.ndarray,
+    runs: int = DEFAULT_LATENCY_RUNS,
+    rounds: int | None = None,
+    seed: int = 0,
+) -> dict[str, list[int]]:
+    """Batch-1 run times (ns) of several sessions, measured side by side in interleaved rounds.
+
+    Each round visits every session in a fresh random order and times a few calls of each, so
+    drift of a shared machine (other jobs, clock frequency) spreads over all sessions alike
+    instead of landing on whichever ran at the wrong moment; side-by-side ratios stay fair.
+
+    Args:
+        sessions: name -> onnxruntime session (all taking the same input).
+        sample: one input without the batch axis.
+        runs: timed calls per session in all (at least this many).
+        rounds: how many rounds to split them into (default: about 4 calls per round).
+        seed: seed of the visiting order.
+    """
+    import random
+    import time
+
+    feeds = {}
+    for name, session in sessions.items():
+        inp = session.get_inputs()[0]
+        feeds[name] = {inp.name: sample[None].astype(_ORT_TYPES.get(inp.type, np.float32), copy=False)}
+        for _ in range(_LATENCY_WARMUP):
+            session.run(None, feeds[name])
+    rounds = rounds or max(1, runs // 4)
+    per_round = -(-runs // rounds)  # ceil
+    order = list(sessions)
+    rng = random.Random(seed)
+    times: dict[str, list[int]] = {name: [] for name in sessions}
+    clock = time.perf_counter_ns
+    for _ in range(rounds):
+        rng.shuffle(order)
+        for name in order:
+            session, feed = sessions[name], feeds[name]
+            for _ in range(per_round):
+                t0 = clock()
+                session.run(None, feed)
+                times[name].append(clock() - t0)
+    return times
+
+
 def evaluate(
     session: Any,
     samples: SampleSet,

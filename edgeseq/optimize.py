@@ -611,14 +611,14 @@ def _measure(
     config: OptimizeConfig,
     threads: int,
     providers: list[str],
-) -> tuple[Score, Outputs] | None:
-    """Run the variant on the evaluation samples (and time it); None (with a reason) when it fails."""
+) -> tuple[Score, Outputs, Any] | None:
+    """Run the variant on the evaluation samples; (score, outputs, session), or None (with a reason) on failure."""
     from edgeseq.accuracy import evaluate, make_session
 
     try:
         session = make_session(dst, row.session_graph_level, threads, providers)
         score, outputs = evaluate(
-            session, evaluation, metadata, reference[1] if reference else None, config.latency_runs, config.eval_batch
+            session, evaluation, metadata, reference[1] if reference else None, 0, config.eval_batch
         )
     except Exception as exc:
         if reference is None:  # the fp32 reference itself: the user's model or samples are at fault
@@ -628,11 +628,32 @@ def _measure(
     if reference is None:
         score.agreement, score.max_abs_diff = 100.0, 0.0
     row.score = score
-    return score, outputs
+    return score, outputs, session
+
+
+def _time_side_by_side(
+    rows: list[VariantResult], sessions: dict[str, Any], evaluation: SampleSet, config: OptimizeConfig
+) -> None:
+    """Batch-1 median latency of every measured variant, in interleaved rounds; fills p50 and speed-up."""
+    import numpy as np
+
+    from edgeseq.accuracy import interleaved_latency_ns
+
+    times = interleaved_latency_ns(sessions, evaluation.inputs[0], config.latency_runs, seed=config.seed)
+    by_name = {row.name: row for row in rows}
+    for name, samples in times.items():
+        score = by_name[name].score
+        if score is not None:
+            score.p50_ms = float(np.median(samples)) / 1e6
+            score.latency_runs = len(samples)
+    fp32 = by_name["fp32"].score
+    for row in rows:
+        if row.score and row.score.p50_ms and fp32 and fp32.p50_ms:
+            row.speedup = fp32.p50_ms / row.score.p50_ms
 
 
 def _apply_gate(row: VariantResult, reference: Score, config: OptimizeConfig) -> None:
-    """Fill delta, speed-up, status and reason from the variant's score against FP32's."""
+    """Fill delta, status and reason from the variant's score against FP32's."""
     from edgeseq.accuracy import gate
 
     score = row.score
@@ -641,8 +662,6 @@ def _apply_gate(row: VariantResult, reference: Score, config: OptimizeConfig) ->
     drop = accuracy_drop(reference, score)
     if drop is not None:
         row.delta = (drop if score.metric_name == "cer" else -drop) + 0.0  # + 0.0: no "-0.00" in tables
-    if score.p50_ms and reference.p50_ms:
-        row.speedup = reference.p50_ms / score.p50_ms
     accepted, row.reason = gate(reference, score, config.max_accuracy_drop, config.min_agreement)
     row.status = "accepted" if accepted else "rejected"
 
@@ -716,6 +735,7 @@ def optimize(
 
     rows: list[VariantResult] = []
     reference: tuple[Score, Outputs] | None = None
+    sessions: dict[str, Any] = {}  # kept open so latency is measured side by side at the end
     first_shape = [1, *evaluation.inputs[0].shape]
     with tempfile.TemporaryDirectory(prefix="edgeseq-optimize-") as work:
         ctx = _Context(model, out, Path(work), config, int8, calibration, input_name)
@@ -736,13 +756,17 @@ def optimize(
             measured = _measure(row, dst, evaluation, metadata, reference, config, threads, providers)
             if measured is None:
                 continue
+            score, outputs, sessions[name] = measured
             if reference is None:  # fp32 comes first and becomes the reference
-                reference = measured
-                row.status, row.speedup = "reference", 1.0 if measured[0].p50_ms else None
+                reference = (score, outputs)
+                row.status = "reference"
             else:
                 _apply_gate(row, reference[0], config)
             if row.usable:
                 ctx.built[name] = dst
+        if config.latency_runs and sessions:
+            _time_side_by_side(rows, sessions, evaluation, config)
+        sessions.clear()
     measured_on_cuda = "CUDAExecutionProvider" in providers
     recommended, why = _recommend(rows, config.target, measured_on_cuda)
     result = OptimizeResult(

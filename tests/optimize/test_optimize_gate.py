@@ -86,3 +86,25 @@ def test_no_samples_means_random_inputs_and_no_static_int8(tiny_lstm: Path, tmp_
     dynamic = result.variant("int8-dynamic")
     assert dynamic.status == "accepted" and dynamic.score.metric is None and dynamic.score.agreement is not None
     assert any("random inputs" in note for note in result.notes)
+
+
+def test_interleaved_latency_times_every_session_alike(tiny_lstm: Path, tmp_path: Path) -> None:
+    from edgeseq.accuracy import interleaved_latency_ns, make_session
+
+    sessions = {
+        name: make_session(tiny_lstm, level)
+        for name, level in (("all", "ORT_ENABLE_ALL"), ("basic", "ORT_ENABLE_BASIC"))
+    }
+    times = interleaved_latency_ns(sessions, np.zeros((1, 16, 16), np.float32), runs=9, rounds=3)
+    assert {name: len(t) for name, t in times.items()} == {"all": 9, "basic": 9}
+    assert all(t > 0 for ts in times.values() for t in ts)
+
+
+def test_report_latency_and_speedup(tiny_lstm: Path, labelled_by, tmp_path: Path) -> None:
+    samples = labelled_by(tiny_lstm, 8)
+    result = optimize(
+        tiny_lstm, tmp_path, OptimizeConfig(variants=["int8-dynamic"], latency_runs=8), evaluation=samples
+    )
+    fp32, dyn = result.variant("fp32"), result.variant("int8-dynamic")
+    assert fp32.speedup == 1.0 and fp32.score.latency_runs == 8
+    assert dyn.score.p50_ms > 0 and dyn.speedup == pytest.approx(fp32.score.p50_ms / dyn.score.p50_ms)
