@@ -15,9 +15,9 @@ from edgeseq.bench.timing import TimingStats, time_callable
 _LAZY = {
     "bench": "edgeseq.bench.runner",
     "BenchOptions": "edgeseq.bench.runner",
-    "BenchResult": "edgeseq.bench.runner",
-    "BenchRow": "edgeseq.bench.runner",
-    "ModelRef": "edgeseq.bench.runner",
+    "BenchResult": "edgeseq.bench.result",
+    "BenchRow": "edgeseq.bench.result",
+    "ModelRef": "edgeseq.bench.modelinfo",
     "compare_results": "edgeseq.bench.compare",
     "CompareResult": "edgeseq.bench.compare",
     "env_card": "edgeseq.bench.envcard",

@@ -12,7 +12,7 @@ import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from edgeseq.bench.runner import BenchResult, BenchRow
+from edgeseq.bench.result import BenchResult, BenchRow
 from edgeseq.errors import ConfigError
 
 # p50 may grow by 10% before the gate fails: run-to-run noise of p50 on a shared 2-core machine

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # pragma: no cover
-    from edgeseq.bench.runner import BenchResult, BenchRow
+    from edgeseq.bench.result import BenchResult, BenchRow
 
 DPI = 110  # small files for the repository; still readable
 

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # pragma: no cover
-    from edgeseq.bench.runner import BenchResult, BenchRow
+    from edgeseq.bench.result import BenchResult, BenchRow
 
 # Columns of the CSV, in order (the JSON has everything, including per-stage times and settings).
 CSV_COLUMNS = (

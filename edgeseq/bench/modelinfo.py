@@ -1,0 +1,220 @@
+"""What the benchmark reads from a model file before running it: input, metadata, manifest, precision.
+
+Input shapes come from the edgeseq metadata (layout, dtype, channels, height, width) with the
+declared ONNX input shape as the fallback for plain models; the manifest beside the file gives
+the variant name and the recorded parity/accuracy figures that ``bench compare`` guards.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from edgeseq.bench.backends import INT8_OPS
+from edgeseq.errors import InputError, ModelFileError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from edgeseq.bench.runner import BenchOptions
+
+
+@dataclass
+class ModelRef:
+    """A model to benchmark, with the names shown in reports (defaults from its manifest or file name)."""
+
+    path: str
+    name: str = ""
+    variant: str = ""
+    backends: list[str] | None = None  # ONNX backends for this file only (None: all of BenchOptions.backends)
+
+
+@dataclass
+class ModelInfo:
+    """What the benchmark needs to know about an ONNX file before running it."""
+
+    ref: ModelRef
+    size_mb: float
+    sha256: str
+    input_name: str
+    declared_shape: list[int | str | None]
+    layout: str
+    dtype: str
+    channels: int
+    height: int
+    width: int
+    precision: str
+    accuracy: float | None = None
+    parity: float | None = None
+
+
+def read_manifest(model_path: str | Path) -> dict[str, Any]:
+    """The manifest JSON beside a model (``X.json`` or ``X.manifest.json``), or ``{}``."""
+    path = Path(model_path)
+    for candidate in (path.with_suffix(".json"), path.with_name(path.stem + ".manifest.json")):
+        if candidate.is_file():
+            try:
+                data = json.loads(candidate.read_text(encoding="utf-8"))
+            except (json.JSONDecodeError, UnicodeDecodeError, OSError):
+                continue
+            if isinstance(data, dict):
+                return data
+    return {}
+
+
+def find_number(data: Any, keys: tuple[str, ...]) -> float | None:
+    """The first numeric value under one of ``keys`` in a nested dict (breadth first)."""
+    queue = [data]
+    while queue:
+        item = queue.pop(0)
+        if not isinstance(item, dict):
+            continue
+        for key in keys:
+            value = item.get(key)
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                return float(value)
+        queue.extend(v for v in item.values() if isinstance(v, dict))
+    return None
+
+
+def manifest_figures(manifest: dict[str, Any]) -> tuple[str, float | None, float | None]:
+    """(variant, accuracy, parity max |diff|) recorded in a model's manifest.
+
+    An optimized variant's manifest has an ``optimize`` section (its gate score: metric and max
+    difference from FP32); an exported model has ``parity`` (worst max |diff| vs PyTorch) and
+    its source checkpoint's metrics.
+    """
+    opt = manifest.get("optimize") if isinstance(manifest.get("optimize"), dict) else {}
+    variant = str(manifest.get("variant") or opt.get("variant") or "")
+    score = ((opt.get("gate") or {}).get("score") or {}) if opt else {}
+    accuracy = score.get("metric") if isinstance(score.get("metric"), (int, float)) else None
+    if accuracy is None:
+        accuracy = find_number(manifest.get("accuracy"), ("value", "accuracy", "metric"))
+    if accuracy is None:
+        source = manifest.get("source_checkpoint") if isinstance(manifest.get("source_checkpoint"), dict) else {}
+        accuracy = find_number(source.get("metrics"), ("test_accuracy", "val_accuracy", "accuracy"))
+    parity = score.get("max_abs_diff") if isinstance(score.get("max_abs_diff"), (int, float)) else None
+    if parity is None and isinstance(manifest.get("parity"), dict):
+        worst = manifest["parity"].get("worst") or {}
+        values = [
+            w.get("max_abs")
+            for w in worst.values()
+            if isinstance(w, dict) and isinstance(w.get("max_abs"), (int, float))
+        ]
+        parity = max(values) if values else None
+    return variant, (float(accuracy) if accuracy is not None else None), (float(parity) if parity is not None else None)
+
+
+def graph_precision(model_path: str | Path) -> str:
+    """``"int8"`` when the graph has quantized ops, ``"fp16"`` when its weights are half, else ``"fp32"``."""
+    try:
+        import onnx
+    except ImportError:
+        return "unknown"
+    model = onnx.load(str(model_path), load_external_data=False)
+    ops = {n.op_type for n in model.graph.node}
+    if ops & INT8_OPS:
+        return "int8"
+    halves = sum(1 for t in model.graph.initializer if t.data_type == onnx.TensorProto.FLOAT16)
+    return "fp16" if halves > len(model.graph.initializer) / 2 else "fp32"
+
+
+def inspect_model(ref: ModelRef) -> ModelInfo:
+    """Read a model's input, metadata, manifest, size and hash.
+
+    Raises:
+        ModelFileError: not a readable ONNX file.
+    """
+    import onnxruntime as ort
+
+    from edgeseq.fileio import sha256_file
+    from edgeseq.runtime.metadata import ModelMetadata
+    from edgeseq.runtime.session import check_external_data, check_model_file
+
+    path = check_model_file(ref.path)
+    check_external_data(
+        path
+    )  # ORT would read a hard-linked outside file (ONNX-TRAPS #20); every backend reads this path
+    try:
+        session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    except Exception as exc:  # noqa: BLE001 - onnxruntime raises several unrelated types
+        raise ModelFileError(f"cannot load {str(path)!r} with onnxruntime: {str(exc).splitlines()[0][:200]}") from None
+    inp = session.get_inputs()[0]
+    declared = [d if isinstance(d, int) else None for d in inp.shape]
+    props = session.get_modelmeta().custom_metadata_map
+    try:
+        meta = ModelMetadata.from_props(props)
+    except ModelFileError:
+        meta = None
+    if meta is not None:
+        pre = meta.preprocess
+        layout, dtype = meta.input.layout, meta.input.dtype
+        channels = 1 if pre.get("color", "L") == "L" else 3
+        height, width = int(pre.get("height", 0)), int(pre.get("width", 0))
+    else:  # a plain ONNX model: read what is declared, assume NCHW float
+        layout, dtype = "NCHW", "uint8" if "uint8" in inp.type else "float32"
+        if len(declared) != 4:
+            raise ModelFileError(
+                f"{path.name}: input {inp.name!r} has shape {inp.shape}; without edgeseq metadata expected a 4-D NCHW input"
+            )
+        channels, height, width = (d or 0 for d in declared[1:])
+    if "float16" in inp.type:
+        dtype = "float16"
+    manifest = read_manifest(path)
+    manifest_variant, accuracy, parity = manifest_figures(manifest)
+    # an optimized variant is named after the model it was made from, so its rows group with that model's
+    made_from = (
+        ((manifest.get("optimize") or {}).get("made_from") or {}).get("model")
+        if isinstance(manifest.get("optimize"), dict)
+        else None
+    )
+    name = ref.name or str(manifest.get("name") or (Path(made_from).stem if made_from else path.stem))
+    variant = ref.variant or manifest_variant
+    return ModelInfo(
+        ref=ModelRef(str(path), name, variant, ref.backends),
+        size_mb=path.stat().st_size / 2**20,
+        sha256=sha256_file(path),
+        input_name=inp.name,
+        declared_shape=declared,
+        layout=layout,
+        dtype=dtype,
+        channels=channels,
+        height=height,
+        width=width,
+        precision=graph_precision(path),
+        accuracy=accuracy,
+        parity=parity,
+    )
+
+
+def input_shapes(info: ModelInfo, batch: int, options: BenchOptions) -> list[tuple[list[int], list[str]]]:
+    """The input shapes to run for ``batch``, one per swept width/height, each with notes.
+
+    A sweep asked for on an axis the model declares fixed is not applied; the row says so.
+    """
+    h_axis, w_axis = (2, 3) if info.layout == "NCHW" else (1, 2)
+    base_h = info.height or (info.declared_shape[h_axis] or 0)
+    base_w = info.width or (info.declared_shape[w_axis] or 0)
+    sweep_axis, values = (w_axis, options.widths) if options.widths else (h_axis, options.heights)
+    out: list[tuple[list[int], list[str]]] = []
+    for value in values or [None]:
+        h, w = base_h, base_w
+        notes: list[str] = []
+        if value is not None:
+            fixed = info.declared_shape[sweep_axis]
+            axis_name = "width" if sweep_axis == w_axis else "height"
+            if fixed is not None and fixed != value:
+                notes.append(f"{axis_name} sweep not applied: the model's {axis_name} is fixed at {fixed}")
+            elif sweep_axis == w_axis:
+                w = value
+            else:
+                h = value
+        if not h or not w:
+            raise InputError(
+                f"{Path(info.ref.path).name}: cannot tell the input height/width (declared {info.declared_shape}); "
+                "give --height/--width"
+            )
+        shape = [batch, info.channels, h, w] if info.layout == "NCHW" else [batch, h, w, info.channels]
+        if shape not in [s for s, _ in out]:
+            out.append((shape, notes))
+    return out
