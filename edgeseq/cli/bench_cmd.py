@@ -177,7 +177,7 @@ def _measure(args: argparse.Namespace) -> int:
 
 def _compare(args: argparse.Namespace) -> int:
     from edgeseq.bench.compare import DEFAULT_TOLERANCE, compare_results
-    from edgeseq.bench.runner import BenchResult
+    from edgeseq.bench.result import BenchResult
     from edgeseq.errors import ConfigError, RegressionError
 
     if len(args.models) != 3:
