@@ -95,20 +95,22 @@ def plot_latency_vs_seqlen(rows: list[BenchRow], path: Path) -> Path | None:
     """
     from edgeseq.fileio import atomic_path
 
-    series: dict[str, dict[int, float]] = defaultdict(dict)
-    uses_timesteps = True
+    raw: dict[str, list[tuple[int, int, int | None, float]]] = defaultdict(list)
     for r in rows:
         if r.skipped or r.p50_ms is None:
             continue
-        if r.timesteps is None:
-            uses_timesteps = False
-    for r in rows:
-        if r.skipped or r.p50_ms is None:
-            continue
-        h, w = _spatial(r)
-        x = r.timesteps if uses_timesteps else max(h, w) if h != w else w
         label = f"{_series_label(r).replace(chr(10), ' ')} b{r.batch} t{r.threads}"
-        series[label][int(x)] = r.p50_ms
+        raw[label].append((*_spatial(r), r.timesteps, r.p50_ms))
+    series: dict[str, dict[int, float]] = {}
+    uses_timesteps = True
+    for label, points in raw.items():
+        # x: the model's timesteps when its output reports them (CTC), else the swept pixel axis
+        if all(t is not None for _, _, t, _ in points):
+            series[label] = {int(t): p50 for _, _, t, p50 in points}
+            continue
+        uses_timesteps = False
+        heights_vary = len({h for h, _, _, _ in points}) > 1
+        series[label] = {int(h if heights_vary else w): p50 for h, w, _, p50 in points}
     series = {k: v for k, v in series.items() if len(v) > 1}
     if not series:
         return None
@@ -117,7 +119,7 @@ def plot_latency_vs_seqlen(rows: list[BenchRow], path: Path) -> Path | None:
     for label, points in series.items():
         xs = sorted(points)
         ax.plot(xs, [points[x] for x in xs], marker="o", label=label)
-    ax.set_xlabel("timesteps (sequence length)" if uses_timesteps else "input width/height (pixels)")
+    ax.set_xlabel("timesteps (sequence length)" if uses_timesteps else "timesteps, or the swept input size (pixels)")
     ax.set_ylabel("latency p50 (ms)")
     ax.set_title("Latency vs sequence length")
     ax.legend(fontsize=7)

@@ -145,3 +145,14 @@ def test_summary_table_for_the_pipeline(result):
         "images/s",
     ]
     assert len(lines) == 1 + sum(1 for r in result.rows if not r.skipped)
+
+
+def test_seqlen_plot_for_a_height_sweep_without_timesteps(tmp_path):
+    # a rows-sequencer classifier: T follows the height, the output (batch, classes) reports no timesteps
+    rows = [_row("ort-cpu", "fp32", 1, 224, float(h) / 10, timesteps=None) for h in (64, 128, 224)]
+    for r, h in zip(rows, (64, 128, 224), strict=True):
+        r.input_shape = [1, 3, h, 224]
+    from edgeseq.bench.plots import plot_latency_vs_seqlen
+
+    assert plot_latency_vs_seqlen(rows, tmp_path / "h.png") is not None
+    assert (tmp_path / "h.png").read_bytes()[:8] == PNG_SIGNATURE
