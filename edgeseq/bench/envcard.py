@@ -213,6 +213,7 @@ class EnvCard:
     packages: dict[str, str | None]
     gpus: list[dict[str, str]] = field(default_factory=list)
     models: dict[str, str] = field(default_factory=dict)  # model file name -> sha256
+    load_avg: list[float] | None = None  # 1/5/15-minute load when the card was taken (end of the run)
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-able dict."""
@@ -266,4 +267,12 @@ def env_card(
         packages=package_versions(),
         gpus=read_gpus(),
         models={str(p): sha256_file(p) for p in (model_paths or []) if Path(p).is_file()},
+        load_avg=_load_avg(),
     )
+
+
+def _load_avg() -> list[float] | None:
+    try:
+        return [round(v, 2) for v in os.getloadavg()]
+    except (AttributeError, OSError):  # not available on this OS
+        return None

@@ -212,6 +212,8 @@ def env_lines(env: dict[str, Any]) -> list[str]:
         lines.append(
             f"- Estimated FP32 peak: {env['peak_fp32_gflops_per_core']} GFLOP/s per core (clock × FMA width × 2 ports; an estimate)"
         )
+    if env.get("load_avg"):
+        lines.append(f"- Load average at the end of the run (1/5/15 min): {', '.join(map(str, env['load_avg']))}")
     for gpu in env.get("gpus") or []:
         lines.append(f"- GPU: {gpu.get('name')} (driver {gpu.get('driver')}, {gpu.get('memory')})")
     for name, digest in (env.get("models") or {}).items():
