@@ -361,6 +361,12 @@ class Measurement:
         return row
 
 
+def _failure(spec: MeasureSpec, exc: Exception) -> str:
+    """One line for a backend that failed to open or run a model (e.g. OpenVINO and com.microsoft ops)."""
+    text = str(exc).strip().splitlines()
+    return f"failed: {spec.backend} could not run this model: {type(exc).__name__}: {text[0][:200] if text else ''}"
+
+
 def measure(spec: MeasureSpec) -> dict[str, Any]:
     """Open, cold-run, warm up and time one configuration; return its result row fields.
 
@@ -372,6 +378,8 @@ def measure(spec: MeasureSpec) -> dict[str, Any]:
         m = Measurement(spec)
     except BackendUnavailable as exc:
         return {"skipped": str(exc)}
+    except Exception as exc:  # noqa: BLE001 - a backend that cannot open a model is a row, not a crash
+        return {"skipped": _failure(spec, exc)}
     stats = time_callable(
         lambda: m.opened.infer(m.x),
         min_time_s=spec.min_time_s,
@@ -430,6 +438,9 @@ def _serve() -> int:
         m = Measurement(spec)
     except BackendUnavailable as exc:
         _reply({"skipped": str(exc)})
+        return 0
+    except Exception as exc:  # noqa: BLE001 - a backend that cannot open a model is a row, not a crash
+        _reply({"skipped": _failure(spec, exc)})
         return 0
     _reply({"ready": True})
     for line in sys.stdin:

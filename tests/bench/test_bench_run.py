@@ -175,3 +175,12 @@ def test_worker_peak_rss_is_not_the_parents(tiny_onnx):
     (row,) = bench([tiny_onnx], options=options).rows
     assert ballast.sum() > 0
     assert row.peak_rss_mb < 250  # an onnxruntime worker with a tiny model needs well under 250 MB
+
+
+def test_a_backend_that_cannot_open_the_model_becomes_a_failed_row(tmp_path):
+    from edgeseq.bench.backends import MeasureSpec, measure
+
+    junk = tmp_path / "junk.onnx"
+    junk.write_bytes(b"not a model")
+    spec = MeasureSpec(backend="ort-cpu", model_path=str(junk), input_name="images", shape=[1, 1, 8, 8])
+    assert measure(spec)["skipped"].startswith("failed: ort-cpu could not run this model")
