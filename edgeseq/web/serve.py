@@ -62,12 +62,14 @@ def make_server(directory: str | Path, port: int = DEFAULT_PORT, host: str = DEF
 
 
 def serve(directory: str | Path, port: int = DEFAULT_PORT, host: str = DEFAULT_HOST) -> None:
-    """Serve ``directory`` until Ctrl-C, printing the URL."""
+    """Serve ``directory`` until Ctrl-C (a normal end: returns), printing the URL."""
     server = make_server(directory, port, host, verbose=True)
     bound_port = server.server_address[1]
     print(f"serving {directory} at http://{host}:{bound_port}/ (Ctrl-C to stop)", flush=True)
     try:
         server.serve_forever()
+    except KeyboardInterrupt:
+        print("stopped", flush=True)
     finally:
         server.server_close()
 

@@ -249,3 +249,44 @@ def test_cli_unsupported_model_is_one_line_exit_2(tmp_path: Path) -> None:
     done = _cli(str(path), "-o", str(tmp_path / "page"))
     assert done.returncode == 2
     assert done.stderr.count("\n") == 1 and "opset 27 is newer" in done.stderr
+
+
+def test_cli_serve_until_ctrl_c(model_file: Path, tmp_path: Path) -> None:
+    import re
+    import signal
+
+    child = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "edgeseq",
+            "web",
+            str(model_file),
+            "-o",
+            str(tmp_path / "page"),
+            "--serve",
+            "--port",
+            "0",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=REPO,
+        env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin"},
+    )
+    try:
+        url = None
+        for line in child.stdout:  # the JSON report, then the "serving ... at URL" line
+            found = re.search(r"serving .* at (http://127\.0\.0\.1:\d+/)", line)
+            if found:
+                url = found.group(1)
+                break
+        assert url, "no 'serving ... at URL' line"
+        with urllib.request.urlopen(url, timeout=10) as response:
+            assert b"app.js" in response.read()
+        child.send_signal(signal.SIGINT)
+        assert child.wait(timeout=20) == 0
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
