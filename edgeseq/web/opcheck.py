@@ -2,8 +2,10 @@
 
 The WebAssembly build of onnxruntime-web compiles ONNX Runtime's CPU execution provider (with the
 contrib ``com.microsoft`` and ``ai.onnx.ml`` kernels), so the CPU kernel table of the installed
-onnxruntime is the reference for which operators exist; the opset ceilings below were measured
-against the vendored onnxruntime-web itself. The WebGPU execution provider covers only part of the
+onnxruntime is the reference for which operators exist (a proxy: a kernel added to native
+onnxruntime after the vendored web release would pass here and fail in the browser; the browser
+tests run the real thing); the opset ceilings below were measured against the vendored
+onnxruntime-web itself. The WebGPU execution provider covers only part of the
 operator set: nodes it lacks run on the WebAssembly provider instead (with a copy between GPU and
 CPU memory each time), which the report lists but does not refuse.
 """

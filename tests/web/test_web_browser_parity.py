@@ -212,7 +212,7 @@ def _compare(
     assert logit_diff <= LOGIT_ATOL, f"{provider}: max |logit diff| {logit_diff:.3g} > {LOGIT_ATOL}"
     assert score_diff <= SCORE_ATOL, f"{provider}: max |score diff| {score_diff:.3g} > {SCORE_ATOL}"
 
-    shot = browser.screenshot(artifacts / f"web-{model.stem}-{provider}.png")
+    shot = browser.screenshot(artifacts / f"web-{model.stem}-{provider}-{backend}.png")
     figures = {
         "model": str(model),
         "backend": backend,

@@ -53,6 +53,8 @@ function showResult(result) {
   if (result.task === 'ctc') {
     $('text-result').hidden = false;
     $('text-result').textContent = result.text || '(no text)';
+    $('text-confidence').textContent =
+      result.confidence === null ? '' : `lowest character confidence ${result.confidence.toFixed(3)}`;
   } else {
     $('topk').replaceChildren(
       ...result.top_k.map(({ label, score }) => {
