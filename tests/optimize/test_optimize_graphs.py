@@ -110,3 +110,15 @@ def test_gru_stays_float_in_every_int8_variant(tiny_gru: Path, labelled_by, tmp_
         assert row.usable, row.reason
         assert row.ops_left_float.get("GRU") == 1
         assert float_compute_ops(onnx.load(row.path)).get("Conv", 0) == 0
+
+
+@pytest.mark.parametrize("method", ["entropy", "percentile"])
+def test_other_calibration_methods_build_qdq_models(method: str, tiny_lstm: Path, labelled_by, tmp_path: Path) -> None:
+    samples = labelled_by(tiny_lstm, 8)
+    config = OptimizeConfig(
+        variants=["int8-static"], calibration_method=method, latency_runs=0, max_accuracy_drop=100.0
+    )
+    row = optimize(tiny_lstm, tmp_path, config, calibration=samples, evaluation=samples).variant("int8-static")
+    assert row.usable, row.reason
+    assert row.settings["calibration_method"] == method
+    assert qdq_wrapped(onnx.load(row.path), "Conv") == 2
