@@ -99,7 +99,11 @@ def cpu_kernels() -> tuple[dict[tuple[str, str], list[tuple[int, int]]], str]:
 
 
 def webgpu_ops() -> dict[str, dict[str, list[list[int | None]]]]:
-    """The WebGPU operator table vendored beside onnxruntime-web (from its docs/webgpu-operators.md)."""
+    """The WebGPU operator table vendored beside onnxruntime-web (from its docs/webgpu-operators.md).
+
+    That table documents the JSEP WebGPU provider; the 1.30 webgpu bundle runs the native WebGPU
+    provider, whose coverage is close but not identical. Advisory only: a missing op falls back.
+    """
     path = VENDOR_DIR / "webgpu-ops.json"
     if not path.is_file():
         return {}
