@@ -143,6 +143,16 @@ def _metadata(model, model_path: Path):
     return meta
 
 
+def _has_float16(model) -> bool:
+    import onnx
+
+    float16 = onnx.TensorProto.FLOAT16
+    if any(t.data_type == float16 for t in model.graph.initializer):
+        return True
+    values = [*model.graph.input, *model.graph.output, *model.graph.value_info]
+    return any(v.type.tensor_type.elem_type == float16 for v in values)
+
+
 def _prepare_out_dir(out_dir: Path) -> None:
     """Refuse a non-empty folder that is not an earlier page; remove the earlier page's files."""
     ensure_writable_dir(out_dir)
@@ -241,6 +251,11 @@ def build_web(
     if backend == "auto" and report.webgpu_fallback:
         warnings.append(
             "on WebGPU these operators run on the WebAssembly provider instead: " + ", ".join(report.webgpu_fallback)
+        )
+    if backend == "auto" and _has_float16(model):
+        warnings.append(
+            "float16 model: WebGPU needs the adapter's shader-f16 feature (many lack it, e.g. SwiftShader); "
+            "without it the page falls back to WebAssembly"
         )
     return WebBuildResult(
         out_dir=str(out_dir),

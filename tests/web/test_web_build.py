@@ -290,3 +290,14 @@ def test_cli_serve_until_ctrl_c(model_file: Path, tmp_path: Path) -> None:
         if child.poll() is None:
             child.kill()
             child.wait()
+
+
+def test_build_warns_about_float16_on_webgpu(tmp_path: Path) -> None:
+    half = helper.make_tensor("h", TensorProto.FLOAT16, [1], np.ones(1, dtype=np.float16).tobytes(), raw=True)
+    path = tmp_path / "half.onnx"
+    onnx.save(_model(initializers=[half]), path)
+    assert any("shader-f16" in w for w in build_web(path, tmp_path / "auto").warnings)
+    assert not build_web(path, tmp_path / "wasm", backend="wasm").warnings
+    float32 = tmp_path / "float32.onnx"
+    onnx.save(_model(), float32)
+    assert not any("shader-f16" in w for w in build_web(float32, tmp_path / "f32").warnings)
