@@ -6,8 +6,8 @@ Two traps shape this module (see ONNX-TRAPS.md):
   and runs on CPU. :func:`create_session` compares what was asked with ``session.get_providers()``
   and raises when an explicit ``"cuda"`` was not honoured.
 * #20: ONNX Runtime reads external-data files a model names, even a hard link to a file outside
-  the model's folder. :func:`check_external_data` walks the protobuf (no onnx package needed) and
-  refuses any external tensor that is not a plain file inside the model's folder.
+  the model's folder. :func:`check_model_file` (``edgeseq.runtime.safety``) refuses those, corrupt
+  files and custom operator domains before ONNX Runtime sees the file.
 * #15: more intra-op threads than cores was 3x slower at the median with a far worse p99, and
   spinning threads burn the CPU that preprocessing needs. The default is one thread per physical
   core (of the cores this process may use) and spinning off.
@@ -40,9 +40,6 @@ GRAPH_OPTIMIZATION_LEVELS = {
 # cuDNN convolution algorithm search on CUDA. ORT's default, EXHAUSTIVE, benchmarks every algorithm
 # for every new input shape (ONNX-TRAPS #16): each new width of a text line pays it again.
 CUDNN_SEARCH = ("heuristic", "exhaustive", "default")
-
-# ONNX files start with a protobuf field tag; an empty file is the commonest "model" that is not one.
-_MIN_MODEL_BYTES = 1
 
 
 def usable_cpus() -> int:
@@ -110,6 +107,7 @@ class SessionConfig:
         cudnn_conv_algo_search: "heuristic" (default: no per-shape benchmarking, good for variable
             widths), "exhaustive" (fastest kernels for fixed-size inputs, after a slow first call per
             shape) or "default".
+        allow_domains: custom operator domains to accept beyond edgeseq's (a custom-op library you trust).
         log_severity: ONNX Runtime log level (0 verbose .. 4 fatal); 3 keeps embedding apps quiet.
     """
 
@@ -121,6 +119,7 @@ class SessionConfig:
     allow_spinning: bool = False
     cuda_device: int = 0
     cudnn_conv_algo_search: str = "heuristic"
+    allow_domains: tuple[str, ...] = ()
     log_severity: int = 3
 
     def __post_init__(self) -> None:
@@ -199,130 +198,32 @@ def session_options(config: SessionConfig) -> ort.SessionOptions:
     return options
 
 
-def check_model_file(path: str | os.PathLike) -> Path:
-    """Refuse a missing, empty or non-file model path before ONNX Runtime sees it.
+def check_model_file(path: str | os.PathLike, allow_domains: tuple[str, ...] = ()) -> Path:
+    """Check a model file before ONNX Runtime opens it; returns it as a Path.
+
+    Delegates to :func:`edgeseq.runtime.safety.check_model_file`: an existing, non-empty regular file
+    that parses as ONNX (or ORT format), external data only as plain files inside the model's folder
+    (ONNX-TRAPS #20), operators from edgeseq's domains or ``allow_domains``, and the sha256 recorded
+    in the manifest beside it (when there is one) matching.
 
     Raises:
-        ModelFileError: naming what is wrong with the path.
+        ModelFileError: naming what is wrong with the file.
     """
-    path = Path(path)
-    if not path.exists():
-        raise ModelFileError(f"model file {str(path)!r} not found; expected an .onnx file")
-    if not path.is_file():
-        raise ModelFileError(f"model path {str(path)!r} is not a file; expected an .onnx file")
-    if path.stat().st_size < _MIN_MODEL_BYTES:
-        raise ModelFileError(f"model file {str(path)!r} is empty; expected an ONNX model")
-    return path
+    from edgeseq.runtime.safety import check_model_file as check
+
+    check(path, allow_domains=allow_domains or None)
+    return Path(path)
 
 
-# Which length-delimited fields of each ONNX message hold messages that may contain tensors
-# (field numbers from onnx/onnx.proto). Everything else (raw_data, doc strings) is skipped unread.
-_MODEL, _TRAINING, _FUNCTION, _GRAPH, _NODE, _ATTRIBUTE, _SPARSE, _TENSOR, _ENTRY = range(9)
-_CHILDREN = {
-    _MODEL: {7: _GRAPH, 20: _TRAINING, 25: _FUNCTION},  # graph, training_info, functions
-    _TRAINING: {1: _GRAPH, 2: _GRAPH},  # initialization, algorithm
-    _FUNCTION: {7: _NODE},  # node
-    _GRAPH: {1: _NODE, 5: _TENSOR, 15: _SPARSE},  # node, initializer, sparse_initializer
-    _NODE: {5: _ATTRIBUTE},  # attribute
-    _ATTRIBUTE: {5: _TENSOR, 6: _GRAPH, 10: _TENSOR, 11: _GRAPH, 22: _SPARSE, 23: _SPARSE},
-    _SPARSE: {1: _TENSOR, 2: _TENSOR},  # values, indices
-}
-_TENSOR_NAME, _TENSOR_EXTERNAL_DATA, _TENSOR_DATA_LOCATION, _EXTERNAL = 8, 13, 14, 1
-_MAX_DEPTH = 64  # subgraphs nest (If/Loop bodies); a deeper file is hostile, not a model
+def check_external_data(path: str | os.PathLike) -> None:
+    """Refuse a model whose external data leaves its folder (ONNX-TRAPS #20), or that is not ONNX.
 
-
-def _varint(buf: memoryview, pos: int) -> tuple[int, int]:
-    value = shift = 0
-    while True:
-        if pos >= len(buf) or shift > 63:
-            raise ValueError("truncated or overlong varint")
-        byte = buf[pos]
-        pos += 1
-        value |= (byte & 0x7F) << shift
-        if byte < 0x80:
-            return value, pos
-        shift += 7
-
-
-def _fields(buf: memoryview):
-    """Yield (field number, value) of one protobuf message; value is an int or a memoryview (bytes)."""
-    pos = 0
-    while pos < len(buf):
-        key, pos = _varint(buf, pos)
-        wire = key & 7
-        if wire == 0:
-            value, pos = _varint(buf, pos)
-        elif wire == 2:
-            length, pos = _varint(buf, pos)
-            value, pos = buf[pos : pos + length], pos + length
-        elif wire in (1, 5):
-            value, pos = None, pos + (8 if wire == 1 else 4)
-        else:
-            raise ValueError(f"unsupported protobuf wire type {wire}")
-        if pos > len(buf):
-            raise ValueError("truncated message")
-        yield key >> 3, value
-
-
-def _external_tensors(buf: memoryview, kind: int = _MODEL, depth: int = 0) -> list[tuple[str, str]]:
-    """(tensor name, location) for every tensor stored in external data, anywhere in the model."""
-    if depth > _MAX_DEPTH:
-        raise ValueError("messages nested too deeply")
-    if kind == _TENSOR:
-        name, location, external = "", "", False
-        for field, value in _fields(buf):
-            if field == _TENSOR_NAME and isinstance(value, memoryview):
-                name = bytes(value).decode("utf-8", "replace")
-            elif field == _TENSOR_DATA_LOCATION and value == _EXTERNAL:
-                external = True
-            elif field == _TENSOR_EXTERNAL_DATA and isinstance(value, memoryview):
-                entry = {f: bytes(v).decode("utf-8", "replace") for f, v in _fields(value) if isinstance(v, memoryview)}
-                if entry.get(1) == "location":
-                    location = entry.get(2, "")
-        return [(name, location)] if external or location else []
-    found = []
-    children = _CHILDREN[kind]
-    for field, value in _fields(buf):
-        if field in children and isinstance(value, memoryview):
-            found.extend(_external_tensors(value, children[field], depth + 1))
-    return found
-
-
-def check_external_data(path: Path) -> None:
-    """Refuse external-data references that leave the model's folder (ONNX-TRAPS #20).
-
-    Each external tensor must name a relative path without ``..``, to a regular file inside the
-    model's folder that is not a symlink and has one hard link.
+    The same full check as :func:`check_model_file` (kept under this name for callers that use it).
 
     Raises:
-        ModelFileError: the file is not an ONNX protobuf, or an external reference is unsafe.
+        ModelFileError: naming the file, what is wrong and what was expected.
     """
-    # read once (edge models are small); ORT reads the file again itself
-    try:
-        external = _external_tensors(memoryview(path.read_bytes()))
-    except ValueError as exc:
-        raise ModelFileError(
-            f"cannot load model {str(path)!r}: not an ONNX protobuf ({exc}); expected a valid ONNX model"
-        ) from None
-    folder = path.resolve().parent
-    for name, location in external:
-        target = folder / location
-        problem = None
-        if not location or Path(location).is_absolute() or ".." in Path(location).parts:
-            problem = "is not a relative path inside the model's folder"
-        elif any(p.is_symlink() for p in [target, *target.parents] if p != folder and folder in p.parents):
-            problem = "is a symlink"
-        elif not target.is_file():
-            problem = "is not a file beside the model"
-        elif folder not in target.resolve().parents:
-            problem = "resolves outside the model's folder"
-        elif target.stat().st_nlink != 1:
-            problem = "is a hard link (it may point at a file outside the model's folder)"
-        if problem:
-            raise ModelFileError(
-                f"model {str(path)!r}: external data {location!r} of tensor {name!r} {problem}; "
-                "expected a plain file in the model's folder"
-            )
+    check_model_file(path)
 
 
 def create_session(path: str | os.PathLike, config: SessionConfig) -> ort.InferenceSession:
@@ -332,15 +233,14 @@ def create_session(path: str | os.PathLike, config: SessionConfig) -> ort.Infere
         ModelFileError: the file is missing, empty, or not a model ONNX Runtime can load.
         DependencyError: "cuda" was asked for and the session did not get the CUDA provider.
     """
-    path = check_model_file(path)
-    check_external_data(path)
+    path = check_model_file(path, config.allow_domains)
     providers = requested_providers(config)
     options = session_options(config)
     source = path
     cache = Path(config.optimized_model_path) if config.optimized_model_path else None
     if cache is not None and cache.is_file() and cache.stat().st_mtime >= path.stat().st_mtime:
         # The cached graph is already optimized: loading it at "disable" skips the work it saved.
-        source = cache
+        source = check_model_file(cache, config.allow_domains)
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
         cache = None
     with _cache_writer(cache, options):

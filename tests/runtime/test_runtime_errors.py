@@ -9,6 +9,9 @@ from PIL import Image
 from edgeseq.errors import ConfigError, InputError, ModelFileError
 from edgeseq.runtime import Predictor
 
+# the wording belongs to edgeseq.runtime.safety; what matters here is the file, and "valid ONNX model"
+_NOT_ONNX = r"model .*(is not a valid ONNX model|expected a valid ONNX model)"
+
 
 @pytest.fixture(scope="module")
 def predictor(tiny_classifier):
@@ -19,13 +22,13 @@ def predictor(tiny_classifier):
     ("make", "match"),
     [
         (lambda d: d / "missing.onnx", "not found; expected an .onnx file"),
-        (lambda d: d, "is not a file; expected an .onnx file"),
+        (lambda d: d, "is not a (regular )?file; expected an .onnx file"),
         (lambda d: _write(d / "empty.onnx", b""), "is empty; expected an ONNX model"),
         (
             lambda d: _write(d / "text.onnx", b"this is not a protobuf at all\n" * 10),
-            "cannot load model .*expected a valid ONNX model",
+            _NOT_ONNX,
         ),
-        (lambda d: _write(d / "png.onnx", _png_bytes()), "cannot load model .*expected a valid ONNX model"),
+        (lambda d: _write(d / "png.onnx", _png_bytes()), _NOT_ONNX),
     ],
     ids=["missing", "directory", "empty", "text", "png"],
 )
@@ -37,7 +40,7 @@ def test_bad_model_files(tmp_path, make, match):
 
 def test_truncated_model_file(tmp_path, tiny_classifier):
     data = tiny_classifier[0].read_bytes()
-    with pytest.raises(ModelFileError, match="cannot load model"):
+    with pytest.raises(ModelFileError, match=r"model .*truncated"):
         Predictor(_write(tmp_path / "cut.onnx", data[: len(data) // 2]))
 
 
