@@ -27,8 +27,8 @@ from PIL import Image, ImageDraw, ImageFilter, ImageFont
 from torch.utils.data import Dataset
 
 from edgeseq.config import DataConfig, ExperimentConfig, PreprocessConfig
-from edgeseq.errors import InputError
-from edgeseq.runtime.preprocess import load_image, normalize, spec_dict, to_pixels
+from edgeseq.errors import ConfigError, InputError
+from edgeseq.runtime.preprocess import load_image, normalize, spec_dict, target_size, to_pixels
 
 # Where system fonts are looked for; listed recursively and sorted, so the font list (and with it
 # every rendered pixel) is the same for the same seed on machines with the same fonts installed.
@@ -322,8 +322,6 @@ class LineFolder(Dataset):
 
     def width(self, index: int) -> int:
         """The model-input width of line ``index`` (reads only the image header)."""
-        from edgeseq.runtime.preprocess import target_size
-
         with Image.open(self.entries[index].path) as img:
             return target_size(img.size, self.preprocess)[0]
 
@@ -336,7 +334,7 @@ def text_splits(cfg: ExperimentConfig) -> tuple[Dataset, Dataset, Dataset, str]:
 
     Raises:
         InputError: for "lines", a bad labels file (see :func:`read_line_labels`).
-        ValueError: another dataset kind.
+        ConfigError: another dataset kind.
     """
     data = cfg.data
     if data.dataset == "textlines":
@@ -349,7 +347,7 @@ def text_splits(cfg: ExperimentConfig) -> tuple[Dataset, Dataset, Dataset, str]:
         parts = split_indices(len(entries), data.val_fraction, data.test_fraction, data.split_seed)
         train, val, test = (LineFolder([entries[i] for i in part], cfg.preprocess) for part in parts)
         return train, val, test, data.alphabet
-    raise ValueError(f"text_splits: got data.dataset={data.dataset!r}; expected 'textlines' or 'lines'")
+    raise ConfigError(f"text_splits: got data.dataset={data.dataset!r}; expected 'textlines' or 'lines'")
 
 
 # ---------------------------------------------------------------------------------------------
