@@ -388,7 +388,7 @@ def check_model_file(
     except OSError as exc:
         raise ModelFileError(f"cannot read model file {where!r}: {exc.strerror}") from None
     if not stat.S_ISREG(info.st_mode):
-        raise ModelFileError(f"model path {where!r} is not a regular file; expected an .onnx file")
+        raise ModelFileError(f"model path {where!r} is not a file; expected an .onnx file")
     size = info.st_size
     if size == 0:
         raise ModelFileError(f"model file {where!r} is empty; expected an ONNX model")
@@ -404,7 +404,7 @@ def check_model_file(
                 try:
                     walk.model(0, size)
                 except _Corrupt as exc:
-                    raise ModelFileError(f"model file {where!r} is not a valid ONNX model: {exc}") from None
+                    raise ModelFileError(f"cannot load model {where!r}: {exc}; expected a valid ONNX model") from None
             digest = hashlib.sha256(buf).hexdigest()
     except OSError as exc:
         raise ModelFileError(f"cannot read model file {where!r}: {exc.strerror or exc}") from None
@@ -415,7 +415,7 @@ def check_model_file(
     else:
         if not walk.has_graph or walk.ir_version is None:
             missing = "graph" if not walk.has_graph else "ir_version"
-            raise ModelFileError(f"model file {where!r} is not an ONNX model: it has no {missing}")
+            raise ModelFileError(f"cannot load model {where!r}: it has no {missing}; expected a valid ONNX model")
         domains = _check_domains(walk, allowed, where)
         total = size + _check_external(path, walk.external, max_bytes - size)
         external = tuple(walk.external)

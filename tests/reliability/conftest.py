@@ -1,85 +1,47 @@
-"""Fixtures for the reliability tests, and the tally of bad inputs tried (printed at the end of the run).
+"""Fixtures for the reliability tests, and the summary of bad inputs tried (printed at the end of the run).
 
 Models: a tiny digits classifier exported once per session with ``edgeseq.export.export_onnx`` (the real
-exporter, so the file has edgeseq metadata and a manifest), and ONNX graphs built by hand with ``onnx.helper``
-for the hostile cases (external data pointing outside, custom domains, subgraphs).
-
-Every test that feeds a bad input calls :func:`tally` with its kind; ``pytest_terminal_summary`` prints the
-counts and writes them to ``$TMPDIR/edgeseq-reliability-summary.json`` for the closing note.
+exporter, so the file has edgeseq metadata and a manifest); the shipped digits model for the soak when it
+is there. Hostile graphs are built per test with ``reliability_testlib``.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import tempfile
+import shutil
 from collections import Counter
 from pathlib import Path
 
-import numpy as np
 import pytest
-
-REPO = Path(__file__).resolve().parents[2]
-SHIPPED_MODEL = REPO / "models" / "digits-rows-lstm.onnx"
-SUMMARY_FILE = Path(tempfile.gettempdir()) / "edgeseq-reliability-summary.json"
-
-# Bad inputs tried, by kind, and how each ended: "rejected" (an EdgeseqError), "accepted" (a valid result
-# for an input that turned out to be legal) or "crash" (any other exception: must stay 0).
-TALLY: dict[str, Counter] = {}
-
-
-def tally(kind: str, outcome: str = "rejected", count: int = 1) -> None:
-    """Count one bad input of ``kind`` and how it ended."""
-    TALLY.setdefault(kind, Counter())[outcome] += count
+from reliability_testlib import SHIPPED_MODEL, SUMMARY_FILE, TALLY, export_tiny_classifier
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config):
     if not TALLY:
         return
     summary = {kind: dict(counts) for kind, counts in sorted(TALLY.items())}
-    totals = Counter()
+    totals: Counter = Counter()
     for counts in TALLY.values():
         totals.update(counts)
-    record = {"by_kind": summary, "totals": dict(totals)}
     try:
-        SUMMARY_FILE.write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
+        SUMMARY_FILE.write_text(json.dumps({"by_kind": summary, "totals": dict(totals)}, indent=2) + "\n")
     except OSError:  # a read-only tmp must not fail the run
         pass
     terminalreporter.section("edgeseq reliability: bad inputs tried")
     for kind, counts in summary.items():
-        terminalreporter.write_line(f"{kind:40s} {json.dumps(counts, sort_keys=True)}")
-    terminalreporter.write_line(f"{'total':40s} {json.dumps(dict(totals), sort_keys=True)} -> {SUMMARY_FILE}")
-
-
-def _tiny_classifier(folder: Path, seed: int = 0) -> Path:
-    """Export an untrained tiny 16x16 grayscale digits classifier with edgeseq metadata and a manifest."""
-    import torch
-
-    from edgeseq.config import PreprocessConfig
-    from edgeseq.export import export_onnx
-    from edgeseq.nn import build_model, tiny_model_config
-    from edgeseq.runtime.metadata import ModelMetadata
-
-    torch.manual_seed(seed)
-    pre = PreprocessConfig(height=16, width=16)
-    model = build_model(tiny_model_config(), pre, 10).eval()
-    meta = ModelMetadata(task="classification", labels=[str(d) for d in range(10)], preprocess=vars(pre) | {})
-    path = folder / "tiny.onnx"
-    export_onnx(model, torch.zeros(2, 1, 16, 16), path, metadata=meta)
-    return path
+        terminalreporter.write_line(f"{kind:48s} {json.dumps(counts, sort_keys=True)}")
+    terminalreporter.write_line(f"{'total':48s} {json.dumps(dict(totals), sort_keys=True)} -> {SUMMARY_FILE}")
 
 
 @pytest.fixture(scope="session")
 def tiny_model(tmp_path_factory) -> Path:
     """Path of the tiny classifier (``tiny.onnx`` with ``tiny.json`` beside it); do not modify it."""
-    return _tiny_classifier(tmp_path_factory.mktemp("tiny"))
+    return export_tiny_classifier(tmp_path_factory.mktemp("tiny"))
 
 
 @pytest.fixture()
 def model_copy(tiny_model, tmp_path) -> Path:
     """A private copy of the tiny model and its manifest, free to damage."""
-    import shutil
-
     dst = tmp_path / "model" / "tiny.onnx"
     dst.parent.mkdir()
     shutil.copyfile(tiny_model, dst)
@@ -91,59 +53,3 @@ def model_copy(tiny_model, tmp_path) -> Path:
 def soak_model(tiny_model) -> Path:
     """The shipped digits model when it is there (the real thing), else the tiny one."""
     return SHIPPED_MODEL if SHIPPED_MODEL.is_file() else tiny_model
-
-
-def rss_bytes() -> int:
-    """Resident set size of this process (Linux /proc)."""
-    pages = int(Path("/proc/self/statm").read_text().split()[1])
-    return pages * os.sysconf("SC_PAGE_SIZE")
-
-
-def add_graph(
-    nodes,
-    initializers=(),
-    *,
-    opsets=(("", 17),),
-    functions=(),
-    inputs=None,
-    outputs=None,
-):
-    """A small ONNX ModelProto built with onnx.helper (x -> ... -> y, float [2])."""
-    from onnx import TensorProto, helper
-
-    inputs = inputs if inputs is not None else [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2])]
-    outputs = outputs if outputs is not None else [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2])]
-    graph = helper.make_graph(list(nodes), "g", inputs, outputs, initializer=list(initializers))
-    model = helper.make_model(
-        graph, opset_imports=[helper.make_opsetid(d, v) for d, v in opsets], functions=list(functions)
-    )
-    model.ir_version = 8
-    return model
-
-
-def external_model(folder: Path, location: str, *, offset: int = 0, length: int = 8, data: bytes | None = None):
-    """Write ``model.onnx`` in ``folder`` whose initializer ``w`` (2 floats) lives at ``location``.
-
-    ``y = x + w``. When ``data`` is given it is written to ``folder/location`` first (which must stay inside).
-    Returns the model path.
-    """
-    from onnx import TensorProto, helper
-
-    folder.mkdir(parents=True, exist_ok=True)
-    if data is not None:
-        (folder / location).parent.mkdir(parents=True, exist_ok=True)
-        (folder / location).write_bytes(data)
-    w = helper.make_tensor("w", TensorProto.FLOAT, [2], vals=[0.0, 0.0])
-    w.ClearField("float_data")
-    w.data_location = TensorProto.EXTERNAL
-    for key, value in (("location", location), ("offset", str(offset)), ("length", str(length))):
-        entry = w.external_data.add()
-        entry.key, entry.value = key, value
-    model = add_graph([helper.make_node("Add", ["x", "w"], ["y"])], [w])
-    path = folder / "model.onnx"
-    # serialise directly: onnx.save would try to (re)write the external data itself
-    path.write_bytes(model.SerializeToString())
-    return path
-
-
-FLOATS_1_2 = np.array([1.0, 2.0], dtype=np.float32).tobytes()

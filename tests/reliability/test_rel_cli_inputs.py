@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import REPO, tally
+from reliability_testlib import REPO, tally
 
 from edgeseq.cli import main
 

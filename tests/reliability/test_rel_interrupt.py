@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import REPO, tally
+from reliability_testlib import REPO, tally
 
 from edgeseq.checkpoint import load_checkpoint
 from edgeseq.runtime.safety import check_model_file

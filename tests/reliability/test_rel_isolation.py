@@ -8,7 +8,7 @@ import signal
 
 import numpy as np
 import pytest
-from conftest import tally
+from reliability_testlib import tally
 
 from edgeseq.errors import ModelFileError
 from edgeseq.runtime import safety

@@ -16,8 +16,8 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 import pytest
-from conftest import FLOATS_1_2, add_graph, external_model, tally
 from onnx import TensorProto, helper
+from reliability_testlib import FLOATS_1_2, add_graph, external_model, tally
 
 from edgeseq.errors import ModelFileError
 from edgeseq.runtime.safety import (
@@ -391,7 +391,7 @@ def test_random_bytes_are_refused(tmp_path):
     ("make", "match"),
     [
         (lambda p: None, "not found"),
-        (lambda p: p.mkdir(), "not a regular file"),
+        (lambda p: p.mkdir(), "is not a file"),
         (lambda p: p.write_bytes(b""), "is empty"),
     ],
     ids=["missing", "directory", "empty"],

@@ -15,11 +15,11 @@ import zlib
 
 import numpy as np
 import pytest
-from conftest import tally
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 from PIL import Image
+from reliability_testlib import tally
 
 from edgeseq.errors import EdgeseqError
 from edgeseq.runtime import Predictor

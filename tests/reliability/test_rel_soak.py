@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import SUMMARY_FILE, rss_bytes, tally
+from reliability_testlib import SUMMARY_FILE, rss_bytes, tally
 
 from edgeseq.errors import EdgeseqError
 from edgeseq.runtime import Predictor
