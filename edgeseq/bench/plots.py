@@ -1,6 +1,6 @@
 """PNG plots of a benchmark (matplotlib, Agg backend: no display needed).
 
-* ``<stem>_latency.png``: p50 latency per model/backend/precision, one bar per batch size, with
+* ``<stem>_latency.png``: one panel per model, p50 latency per variant/backend/precision, one bar per batch size, with
   a whisker up to p90 (p99 on a shared machine is mostly other processes; the table has it) — the side-by-side picture.
 * ``<stem>_seqlen.png``: p50 latency versus sequence length (timesteps when the model reports
   them, else the swept width/height), one line per model/backend/precision — only when a
@@ -17,6 +17,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from edgeseq.bench.result import BenchResult, BenchRow
 
 DPI = 110  # small files for the repository; still readable
+LOG_SCALE_RATIO = 20.0  # slowest / fastest p50 in a panel above this: log axis
 
 
 def _series_label(row: BenchRow) -> str:
@@ -39,7 +40,7 @@ def _pyplot():
 
 
 def plot_latency_by_backend(rows: list[BenchRow], path: Path, *, threads: int | None = None) -> Path | None:
-    """Grouped bars: x = model/backend/precision, one bar per batch; p50 with a whisker to p90.
+    """One panel per model: a horizontal bar per variant/backend/precision and batch, p50 with a whisker to p90.
 
     Uses the rows at ``threads`` (default: the most threads measured) and each series' first
     input size, so that the bars compare like with like. Returns None when nothing was measured.
@@ -51,36 +52,51 @@ def plot_latency_by_backend(rows: list[BenchRow], path: Path, *, threads: int | 
         return None
     threads = threads or max(r.threads for r in measured)
     measured = [r for r in measured if r.threads == threads]
-    first_size: dict[str, tuple[int, int]] = {}
-    data: dict[str, dict[int, BenchRow]] = defaultdict(dict)
-    for r in measured:
-        label = _series_label(r)
-        size = first_size.setdefault(label, _spatial(r))
-        if _spatial(r) == size:
-            data[label].setdefault(r.batch, r)
-    labels = list(data)
-    batches = sorted({b for d in data.values() for b in d})
+    models = list(dict.fromkeys(r.model for r in measured))
     plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(max(6.0, 1.3 * len(labels) + 2), 4.2))
-    width = 0.8 / max(len(batches), 1)
-    for i, batch in enumerate(batches):
-        xs, ys, errs = [], [], []
-        for j, label in enumerate(labels):
-            r = data[label].get(batch)
-            if r is None:
+    heights = []
+    panels = []
+    for model in models:
+        first_size: dict[str, tuple[int, int]] = {}
+        data: dict[str, dict[int, BenchRow]] = defaultdict(dict)
+        for r in measured:
+            if r.model != model:
                 continue
-            xs.append(j + (i - (len(batches) - 1) / 2) * width)
-            ys.append(r.p50_ms)
-            errs.append(max(r.p90_ms - r.p50_ms, 0.0))
-        bars = ax.bar(xs, ys, width=width, label=f"batch {batch}", yerr=[[0] * len(errs), errs], capsize=3)
-        ax.bar_label(bars, labels=[f"{y:.1f}" if y >= 1 else f"{y:.2f}" for y in ys], fontsize=7, padding=2)
-    ax.set_xticks(range(len(labels)))
-    ax.set_xticklabels(labels, fontsize=7)
-    ax.set_ylabel("latency p50 (ms), whisker to p90")
-    ax.set_title(f"Latency by backend and batch ({threads} thread{'s' if threads > 1 else ''}), lower is better")
-    if len(batches) > 1:
-        ax.legend(fontsize=8)
-    ax.grid(axis="y", alpha=0.3)
+            label = f"{r.variant or r.model} · {r.backend} · {r.precision}"
+            size = first_size.setdefault(label, _spatial(r))
+            if _spatial(r) == size:
+                data[label].setdefault(r.batch, r)
+        panels.append((model, data))
+        heights.append(0.9 + 0.32 * len(data) * max(len({b for d in data.values() for b in d}), 1))
+    fig, axes = plt.subplots(len(panels), 1, figsize=(8.5, sum(heights)), gridspec_kw={"height_ratios": heights})
+    axes = [axes] if len(panels) == 1 else list(axes)
+    for ax, (model, data) in zip(axes, panels, strict=True):
+        labels = list(data)
+        batches = sorted({b for d in data.values() for b in d})
+        bar_h = 0.8 / len(batches)
+        for i, batch in enumerate(batches):
+            ys, xs, errs = [], [], []
+            for j, label in enumerate(labels):
+                r = data[label].get(batch)
+                if r is None:
+                    continue
+                ys.append(j + (i - (len(batches) - 1) / 2) * bar_h)
+                xs.append(r.p50_ms)
+                errs.append(max(r.p90_ms - r.p50_ms, 0.0))
+            bars = ax.barh(ys, xs, height=bar_h, xerr=[[0] * len(errs), errs], capsize=2, label=f"batch {batch}")
+            ax.bar_label(bars, labels=[f"{x:.3g} ms" for x in xs], fontsize=7, padding=3)
+        values = [r.p50_ms for d in data.values() for r in d.values()]
+        if max(values) / max(min(values), 1e-9) > LOG_SCALE_RATIO:
+            ax.set_xscale("log")  # eager vs INT8 can differ 100x: a linear axis hides the fast rows
+        ax.set_yticks(range(len(labels)))
+        ax.set_yticklabels(labels, fontsize=8)
+        ax.invert_yaxis()
+        ax.set_title(f"{model}: latency p50, whisker to p90 ({threads} thread{'s' if threads > 1 else ''})", fontsize=9)
+        ax.grid(axis="x", alpha=0.3)
+        ax.margins(x=0.15)
+        if len(batches) > 1:
+            ax.legend(fontsize=7, loc="lower right")
+    axes[-1].set_xlabel("milliseconds (lower is better)")
     fig.tight_layout()
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=DPI)
@@ -104,6 +120,8 @@ def plot_latency_vs_seqlen(rows: list[BenchRow], path: Path) -> Path | None:
     series: dict[str, dict[int, float]] = {}
     uses_timesteps = True
     for label, points in raw.items():
+        if len({(h, w) for h, w, _, _ in points}) < 2:
+            continue  # nothing was swept for this series
         # x: the model's timesteps when its output reports them (CTC), else the swept pixel axis
         if all(t is not None for _, _, t, _ in points):
             series[label] = {int(t): p50 for _, _, t, p50 in points}
@@ -111,7 +129,6 @@ def plot_latency_vs_seqlen(rows: list[BenchRow], path: Path) -> Path | None:
         uses_timesteps = False
         heights_vary = len({h for h, _, _, _ in points}) > 1
         series[label] = {int(h if heights_vary else w): p50 for h, w, _, p50 in points}
-    series = {k: v for k, v in series.items() if len(v) > 1}
     if not series:
         return None
     plt = _pyplot()
@@ -120,6 +137,9 @@ def plot_latency_vs_seqlen(rows: list[BenchRow], path: Path) -> Path | None:
         xs = sorted(points)
         ax.plot(xs, [points[x] for x in xs], marker="o", label=label)
     ax.set_xlabel("timesteps (sequence length)" if uses_timesteps else "timesteps, or the swept input size (pixels)")
+    values = [v for points in series.values() for v in points.values()]
+    if max(values) / max(min(values), 1e-9) > LOG_SCALE_RATIO:
+        ax.set_yscale("log")
     ax.set_ylabel("latency p50 (ms)")
     ax.set_title("Latency vs sequence length")
     ax.legend(fontsize=7)
