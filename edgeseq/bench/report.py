@@ -252,6 +252,8 @@ def write_reports(
 ) -> dict[str, Path]:
     """Write ``<stem>.json``, ``.csv``, ``.md`` and the PNG plots into ``out_dir`` (atomically).
 
+    The plots need matplotlib (the ``train`` extra); without it only the text reports are written.
+
     Returns:
         kind -> path of every file written.
     """
@@ -264,6 +266,10 @@ def write_reports(
         "md": write_text_atomic(out / f"{stem}.md", to_markdown(result)),
     }
     if plots:
+        import importlib.util
+
+        if importlib.util.find_spec("matplotlib") is None:  # the runtime-only install has no plots
+            return written
         from edgeseq.bench.plots import write_plots
 
         written.update(write_plots(result, out, stem=stem))
