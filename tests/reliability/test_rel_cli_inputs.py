@@ -11,6 +11,7 @@ existing file, or whose parent is a file.
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -34,13 +35,20 @@ def work(tmp_path, tiny_model, monkeypatch):
     (tmp_path / "file").write_text("a plain file\n")
     (tmp_path / "notckpt.pt").write_bytes(b"PK\x03\x04 not a checkpoint")
     recipe = RECIPE.read_text()
-    (tmp_path / "unknown-key.toml").write_text(recipe.replace("[train]", "[train]\nepochz = 3"))
-    (tmp_path / "wrong-type.toml").write_text(recipe.replace("epochs = 12", 'epochs = "twelve"'))
+    (tmp_path / "unknown-key.toml").write_text(_edit(recipe, r"(?m)^\[train\]$", "[train]\nepochz = 3"))
+    (tmp_path / "wrong-type.toml").write_text(_edit(recipe, r"(?m)^epochs = \d+$", 'epochs = "twelve"'))
     (tmp_path / "bad-syntax.toml").write_text(recipe + "\n[model\n")
     (tmp_path / "unknown-table.toml").write_text(recipe + "\n[trainer]\nepochs = 1\n")
     (tmp_path / "image.png").write_bytes(b"not a png")
     monkeypatch.chdir(tmp_path)
     return tmp_path
+
+
+def _edit(text: str, pattern: str, replacement: str) -> str:
+    """Replace one line of the recipe; fail at once if the recipe changed shape (else a real training runs)."""
+    edited, count = re.subn(pattern, replacement, text, count=1)
+    assert count == 1, f"recipe has no line matching {pattern!r}"
+    return edited
 
 
 def _listing(*folders: Path) -> dict[str, tuple[int, int]]:
