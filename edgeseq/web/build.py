@@ -110,6 +110,8 @@ def _load_model(model_path: Path):
     onnx = require("onnx")
     if not model_path.is_file():
         raise ModelFileError(f"model file {str(model_path)!r} not found")
+    if model_path.suffix == ".ort":
+        raise ModelFileError(f"{str(model_path)!r} is an ORT-format model; `edgeseq web` takes the .onnx model")
     try:
         model = onnx.load(str(model_path), load_external_data=False)
     except Exception as exc:  # onnx raises DecodeError and friends from protobuf
