@@ -12,7 +12,6 @@ def add_parser(subparsers) -> None:
         help="write an offline web page that runs the model with onnxruntime-web (and serve it)",
         description="Write a static page (model, metadata, bundled onnxruntime-web, JavaScript preprocessing) "
         "that runs an edgeseq ONNX model in the browser: draw or drop an image, see the result and latency.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     parser.add_argument("model", help="an ONNX model exported by edgeseq")
     parser.add_argument("-o", "--out", required=True, help="output folder for the page")
@@ -20,9 +19,9 @@ def add_parser(subparsers) -> None:
         "--backend",
         choices=("auto", "wasm"),
         default="auto",
-        help="auto: WebGPU where the browser has it, else WebAssembly; wasm: WebAssembly only (half the size)",
+        help="auto (default): WebGPU where the browser has it, else WebAssembly; wasm: WebAssembly only (half the size)",
     )
-    parser.add_argument("--top-k", type=int, default=5, help="classes shown for classification models")
+    parser.add_argument("--top-k", type=int, default=5, help="classes shown for classification models (default 5)")
     parser.add_argument("--title", default=None, help="page heading (default: the model file name)")
     parser.add_argument(
         "--ort-dist",
@@ -31,7 +30,7 @@ def add_parser(subparsers) -> None:
         help="take onnxruntime-web from this dist/ folder instead of the bundled, pinned build",
     )
     parser.add_argument("--serve", action="store_true", help="serve the page on localhost until Ctrl-C")
-    parser.add_argument("--port", type=int, default=8000, help="port for --serve")
+    parser.add_argument("--port", type=int, default=8000, help="port for --serve (default 8000; 0 picks a free one)")
     parser.set_defaults(func=run)
 
 
