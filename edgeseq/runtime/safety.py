@@ -85,10 +85,9 @@ class ModelFileReport:
         sha256: hex digest of the model file.
         manifest_verified: True when an edgeseq manifest beside the model recorded this sha256;
             False when there was no manifest (or no sha256 in it) or verification was switched off.
-        ir_version: the ONNX IR version (None for .ort).
+        ir_version: the ONNX IR version.
         opsets: ``{domain: version}`` from the model's opset imports (``"ai.onnx"`` for the default domain).
-        op_domains: ``{domain: node count}`` over every graph, subgraph and local function;
-            None for .ort files, whose operators are not read here.
+        op_domains: ``{domain: node count}`` over every graph, subgraph and local function.
         external_data: the tensors stored outside the model file.
         local_functions: ``domain::name`` of the functions the model defines itself.
     """
@@ -101,7 +100,7 @@ class ModelFileReport:
     manifest_verified: bool
     ir_version: int | None = None
     opsets: dict[str, int] = field(default_factory=dict)
-    op_domains: dict[str, int] | None = None
+    op_domains: dict[str, int] = field(default_factory=dict)
     external_data: tuple[ExternalData, ...] = ()
     local_functions: tuple[str, ...] = ()
 
@@ -116,7 +115,7 @@ class ModelFileReport:
             "manifest_verified": self.manifest_verified,
             "ir_version": self.ir_version,
             "opsets": dict(self.opsets),
-            "op_domains": None if self.op_domains is None else dict(self.op_domains),
+            "op_domains": dict(self.op_domains),
             "external_data": [vars(e) for e in self.external_data],
             "local_functions": list(self.local_functions),
         }
@@ -343,6 +342,92 @@ def _external_entry(tensor: str, entries: dict[str, str]) -> ExternalData:
     return ExternalData(tensor, location, numbers["offset"] or 0, numbers["length"])
 
 
+class _OrtWalk:
+    """The same facts from an ORT-format model (a flatbuffer): node domains over every graph and opsets.
+
+    Vtable slots are those of onnxruntime/core/flatbuffers/schema/ort.fbs (the generated readers ship
+    in ``onnxruntime/tools/ort_format_model``): InferenceSession.model 6; Model.ir_version 4,
+    opset_import 6, graph 18; OperatorSetId.domain 4, version 6; Graph.nodes 8; Node.domain 8,
+    op_type 14, attributes 24; Attribute.g 18, graphs 28. ORT-format tensors carry no file paths.
+    """
+
+    def __init__(self, buf: Any, size: int) -> None:
+        self.buf, self.size = buf, size
+        self.ir_version: int | None = None
+        self.has_graph = False
+        self.opsets: dict[str, int] = {}
+        self.nodes: list[tuple[str, str, str]] = []
+        self.functions: set[tuple[str, str, str]] = set()
+        self.external: list[ExternalData] = []
+        self._seen: set[int] = set()  # flatbuffers can share a subgraph table; walk each once
+
+    def _int(self, pos: int, width: int, signed: bool = False) -> int:
+        if pos < 0 or pos + width > self.size:
+            raise _Corrupt("an offset points past the end of the file (truncated file?)")
+        return int.from_bytes(self.buf[pos : pos + width], "little", signed=signed)
+
+    def _field(self, table: int, slot: int) -> int:
+        """Position of a table's field, or 0 when absent."""
+        vtable = table - self._int(table, 4, signed=True)
+        if self._int(vtable, 2) <= slot:
+            return 0
+        offset = self._int(vtable + slot, 2)
+        return table + offset if offset else 0
+
+    def _ref(self, table: int, slot: int) -> int:
+        pos = self._field(table, slot)
+        return pos + self._int(pos, 4) if pos else 0
+
+    def _text(self, table: int, slot: int) -> str:
+        pos = self._ref(table, slot)
+        if not pos:
+            return ""
+        length = self._int(pos, 4)
+        if pos + 4 + length > self.size:
+            raise _Corrupt("a string runs past the end of the file (truncated file?)")
+        return _text(self.buf, (pos + 4, pos + 4 + length))
+
+    def _tables(self, table: int, slot: int) -> Iterator[int]:
+        pos = self._ref(table, slot)
+        if not pos:
+            return
+        for i in range(self._int(pos, 4)):
+            item = pos + 4 + 4 * i
+            yield item + self._int(item, 4)
+
+    def model(self) -> None:
+        session = self._int(0, 4)
+        model = self._ref(session, 6)
+        if not model:
+            raise _Corrupt("the ORT-format file holds no model")
+        ir_pos = self._field(model, 4)
+        self.ir_version = self._int(ir_pos, 8, signed=True) if ir_pos else 0
+        for opset in self._tables(model, 6):
+            version_pos = self._field(opset, 6)
+            self.opsets[self._text(opset, 4) or "ai.onnx"] = (
+                self._int(version_pos, 8, signed=True) if version_pos else 0
+            )
+        graph = self._ref(model, 18)
+        if graph:
+            self.has_graph = True
+            self.graph(graph, depth=1)
+
+    def graph(self, graph: int, depth: int) -> None:
+        if depth > MAX_NESTING:
+            raise _Corrupt(f"subgraphs nest deeper than {MAX_NESTING} levels")
+        if graph in self._seen:
+            return
+        self._seen.add(graph)
+        for node in self._tables(graph, 8):
+            self.nodes.append((self._text(node, 8), self._text(node, 14), ""))
+            for attribute in self._tables(node, 24):
+                sub = self._ref(attribute, 18)
+                if sub:
+                    self.graph(sub, depth + 1)
+                for sub in self._tables(attribute, 28):
+                    self.graph(sub, depth + 1)
+
+
 # ---------------------------------------------------------------------------------------------------
 # The checks
 # ---------------------------------------------------------------------------------------------------
@@ -397,35 +482,24 @@ def check_model_file(
 
     try:
         with open(path, "rb") as fh, mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as buf:
-            if buf[4:8] == _ORT_MAGIC:
-                walk = None
-            else:
-                walk = _ModelWalk(buf)
-                try:
+            is_ort = buf[4:8] == _ORT_MAGIC
+            walk: _ModelWalk | _OrtWalk = _OrtWalk(buf, size) if is_ort else _ModelWalk(buf)
+            try:
+                if isinstance(walk, _OrtWalk):
+                    walk.model()
+                else:
                     walk.model(0, size)
-                except _Corrupt as exc:
-                    raise ModelFileError(f"cannot load model {where!r}: {exc}; expected a valid ONNX model") from None
+            except _Corrupt as exc:
+                raise ModelFileError(f"cannot load model {where!r}: {exc}; expected a valid ONNX model") from None
             digest = hashlib.sha256(buf).hexdigest()
     except OSError as exc:
         raise ModelFileError(f"cannot read model file {where!r}: {exc.strerror or exc}") from None
 
-    if walk is None:
-        total, external = size, ()
-        report_fields: dict[str, Any] = {"format": "ort"}
-    else:
-        if not walk.has_graph or walk.ir_version is None:
-            missing = "graph" if not walk.has_graph else "ir_version"
-            raise ModelFileError(f"cannot load model {where!r}: it has no {missing}; expected a valid ONNX model")
-        domains = _check_domains(walk, allowed, where)
-        total = size + _check_external(path, walk.external, max_bytes - size)
-        external = tuple(walk.external)
-        report_fields = {
-            "format": "onnx",
-            "ir_version": walk.ir_version,
-            "opsets": dict(walk.opsets),
-            "op_domains": domains,
-            "local_functions": tuple(sorted(f"{d}::{n}" for d, n, _ in walk.functions)),
-        }
+    if not walk.has_graph or walk.ir_version is None:
+        missing = "graph" if not walk.has_graph else "ir_version"
+        raise ModelFileError(f"cannot load model {where!r}: it has no {missing}; expected a valid ONNX model")
+    domains = _check_domains(walk, allowed, where)
+    total = size + _check_external(path, walk.external, max_bytes - size)
     verified = _check_manifest(path, digest) if verify_manifest else False
     return ModelFileReport(
         path=where,
@@ -433,8 +507,12 @@ def check_model_file(
         total_bytes=total,
         sha256=digest,
         manifest_verified=verified,
-        external_data=external,
-        **report_fields,
+        format="ort" if is_ort else "onnx",
+        ir_version=walk.ir_version,
+        opsets=dict(walk.opsets),
+        op_domains=domains,
+        external_data=tuple(walk.external),
+        local_functions=tuple(sorted(f"{d}::{n}" for d, n, _ in walk.functions)),
     )
 
 
@@ -450,7 +528,7 @@ def _domains(allow_domains: Iterable[str] | None) -> frozenset[str]:
     return frozenset(values)
 
 
-def _check_domains(walk: _ModelWalk, allowed: frozenset[str], where: str) -> dict[str, int]:
+def _check_domains(walk: _ModelWalk | _OrtWalk, allowed: frozenset[str], where: str) -> dict[str, int]:
     """Every node's domain must be allowed, or name a function the model defines (its body is checked too)."""
     counts: Counter[str] = Counter()
     refused: Counter[str] = Counter()

@@ -399,7 +399,7 @@ def test_random_bytes_are_refused(tmp_path):
 def test_missing_directory_and_empty(tmp_path, make, match):
     path = tmp_path / "m.onnx"
     make(path)
-    _refused(path, match, "model file: missing/dir/empty")
+    _refused(path, match, "missing/dir/empty")
 
 
 def test_size_cap(tiny_model):
@@ -458,3 +458,70 @@ def test_deep_nesting_is_refused_without_recursion_error(tmp_path):
         shallow = _ld(1, _ld(5, _ld(6, shallow)))
     path.write_bytes(b"\x08\x08" + _ld(7, shallow) + _ld(8, b"\x10\x11"))
     assert check_model_file(path).op_domains == {"ai.onnx": MAX_NESTING - 1}
+
+
+# ------------------------------------------------------------------------------------------ ORT format
+
+
+@pytest.fixture(scope="module")
+def ort_model(tiny_model, tmp_path_factory) -> Path:
+    """The tiny model converted to ONNX Runtime's flatbuffer format (.ort)."""
+    from edgeseq.passes.ortformat import convert_to_ort
+
+    dst = tmp_path_factory.mktemp("ort") / "tiny.ort"
+    convert_to_ort(tiny_model, dst)
+    return dst
+
+
+def test_ort_format_reader_agrees_with_onnxruntime(ort_model):
+    """Node domains read by the flatbuffer walk equal those read by onnxruntime's own generated readers."""
+    from onnxruntime.tools.ort_format_model.ort_flatbuffers_py.fbs import InferenceSession as Fbs
+
+    session = Fbs.InferenceSession.GetRootAsInferenceSession(ort_model.read_bytes(), 0)
+    expected: Counter = Counter()
+
+    def walk(graph):
+        for i in range(graph.NodesLength()):
+            node = graph.Nodes(i)
+            expected[node.Domain().decode() or "ai.onnx"] += 1
+            for j in range(node.AttributesLength()):
+                attribute = node.Attributes(j)
+                if attribute.G() is not None:
+                    walk(attribute.G())
+                for k in range(attribute.GraphsLength()):
+                    walk(attribute.Graphs(k))
+
+    walk(session.Model().Graph())
+    report = check_model_file(ort_model)
+    assert report.format == "ort" and report.op_domains == dict(expected)
+    assert set(report.op_domains) <= DEFAULT_ALLOWED_DOMAINS | {"ai.onnx"}
+    assert report.ir_version == session.Model().IrVersion()
+
+
+def test_ort_format_custom_domain_is_refused(ort_model, monkeypatch):
+    """Pretend edgeseq did not produce one of the file's domains: the .ort file must then be refused for it."""
+    import edgeseq.runtime.safety as safety
+
+    some = next(d for d in check_model_file(ort_model).op_domains if d != "ai.onnx")
+    monkeypatch.setattr(safety, "DEFAULT_ALLOWED_DOMAINS", DEFAULT_ALLOWED_DOMAINS - {some})
+    _refused(ort_model, repr(some), "operator domain: .ort file")
+    assert check_model_file(ort_model, allow_domains=[some]).op_domains[some] >= 1
+
+
+def test_truncated_ort_files_are_refused_or_load(ort_model, tmp_path):
+    data = ort_model.read_bytes()
+    cut = tmp_path / "cut.ort"
+    loaded = 0
+    for n in sorted({*range(8, len(data), 97), len(data) - 1}):
+        cut.write_bytes(data[:n])
+        try:
+            check_model_file(cut)
+        except ModelFileError:
+            tally("model file: truncated .ort")
+            continue
+        loaded += 1
+        try:
+            ort.InferenceSession(str(cut), providers=["CPUExecutionProvider"])
+        except Exception:  # noqa: BLE001 - ORT's own exception types; the point is that we are still alive
+            pass
+    assert loaded <= 2
