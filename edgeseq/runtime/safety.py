@@ -359,7 +359,7 @@ class _OrtWalk:
         self.nodes: list[tuple[str, str, str]] = []
         self.functions: set[tuple[str, str, str]] = set()
         self.external: list[ExternalData] = []
-        self._seen: set[int] = set()  # flatbuffers can share a subgraph table; walk each once
+        self._seen: set[int] = set()  # flatbuffers can share tables and vectors; walk each once
 
     def _int(self, pos: int, width: int, signed: bool = False) -> int:
         if pos < 0 or pos + width > self.size:
@@ -389,8 +389,11 @@ class _OrtWalk:
 
     def _tables(self, table: int, slot: int) -> Iterator[int]:
         pos = self._ref(table, slot)
-        if not pos:
+        # A crafted file can point many tables at one long vector; reading each vector once keeps the
+        # walk linear in the file size.
+        if not pos or pos in self._seen:
             return
+        self._seen.add(pos)
         for i in range(self._int(pos, 4)):
             item = pos + 4 + 4 * i
             yield item + self._int(item, 4)
