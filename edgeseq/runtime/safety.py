@@ -15,8 +15,15 @@ ONNX Runtime opens whatever a model points at. A model from someone else can:
 package (which is not in the base install): a small reader of the protobuf wire format walks the
 parts of ``ModelProto`` that matter (nodes and their domains, every tensor's external-data entries,
 subgraphs, local functions, training graphs) and skips tensor payloads by their length, so a large
-model is not copied into memory. :func:`create_session_isolated` covers the fourth: the session is
-created first in a child Python, and a crash there becomes a :class:`ModelFileError` naming the signal.
+model is not copied into memory. ORT-format files (``.ort``, flatbuffers) get the same domain check
+through a bounds-checked walk of their graphs. :func:`create_session_isolated` covers the fourth: the
+session is created first in a child Python, and a crash there becomes a :class:`ModelFileError` naming
+the signal.
+
+Not promised: the check and ONNX Runtime's read are two steps, so someone who can write into the model's
+folder between them can still swap a file; a model that passes is well-formed and contained, not correct
+or benign in what it computes; onnxruntime bugs in creating sessions for well-formed graphs are caught
+only with :func:`create_session_isolated`.
 
 Only the standard library, onnxruntime and ``edgeseq.errors`` / ``edgeseq.runtime.*`` are imported.
 """
