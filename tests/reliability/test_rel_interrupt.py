@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 import pytest
-from reliability_testlib import REPO, tally
+from reliability_testlib import REPO, SUMMARY_FILE, tally
 
 from edgeseq.checkpoint import load_checkpoint
 from edgeseq.runtime.safety import check_model_file
@@ -37,8 +37,9 @@ SMALL = [
     "preprocess.height=16",
     "preprocess.width=16",
 ]
-# The uninterrupted run scored 0.983; epochs lost to a kill are re-run, so the band is the usual seed spread
-# of this recipe at 6 epochs (0.97-0.99 over seeds 0-2), with a margin.
+# Uninterrupted this recipe scored 0.983; killed twice and resumed, 0.972. A resumed run is not
+# bit-identical (the DataLoader's shuffle generator restarts from the seed on resume), so the band is
+# this spread with a margin.
 ACCURACY_FLOOR = 0.95
 POLL_S = 0.002
 
@@ -78,6 +79,14 @@ def _kill(proc: subprocess.Popen) -> None:
     assert proc.returncode == -signal.SIGKILL
 
 
+def _record(fields: dict) -> None:
+    """Keep the figures for the closing note beside the session summary."""
+    try:
+        SUMMARY_FILE.with_name("edgeseq-reliability-interrupt.json").write_text(json.dumps(fields, indent=2) + "\n")
+    except OSError:
+        pass
+
+
 def _check_run_folder(run: Path) -> int:
     """Every final-named checkpoint loads; returns the epoch in last.pt. Temp files may remain (.*.tmp)."""
     finals = sorted(p for p in run.iterdir() if p.suffix == ".pt" and not p.name.startswith("."))
@@ -105,6 +114,7 @@ def test_sigkill_mid_epoch_and_mid_save_then_resume(tmp_path):
     assert logged == list(range(1, len(logged) + 1))
     assert saved in (len(logged), len(logged) + 1)  # killed between saving last.pt and logging: one behind
     tally("interrupt: SIGKILL mid-epoch", "survived")
+    kills = [saved]
 
     # 2. resume, and kill while last.pt is being written (its temporary file exists), else right after an epoch
     before = len(logged)
@@ -118,6 +128,7 @@ def test_sigkill_mid_epoch_and_mid_save_then_resume(tmp_path):
     _kill(proc)
     resumed_from = saved
     saved = _check_run_folder(run)
+    kills.append(saved)
     logged = _epochs(run)
     assert logged[before:] == list(range(resumed_from + 1, resumed_from + 1 + len(logged) - before)), logged
     assert saved >= resumed_from
@@ -139,6 +150,13 @@ def test_sigkill_mid_epoch_and_mid_save_then_resume(tmp_path):
     assert logged[before:] == list(range(saved + 1, EPOCHS + 1)), logged
     assert _check_run_folder(run) == EPOCHS
     assert result["epochs"] == EPOCHS
+    _record(
+        {
+            "killed_after_epochs": kills,
+            "resumed_epochs": logged,
+            "test_accuracy_after_resume": result["metrics"]["test_accuracy"],
+        }
+    )
     assert result["metrics"]["test_accuracy"] >= ACCURACY_FLOOR, result["metrics"]
     history = [record["epoch"] for record in load_checkpoint(run / "last.pt")["train_state"]["history"]]
     assert history == list(range(1, EPOCHS + 1))  # the checkpoint's own history is complete and in order
