@@ -5,7 +5,7 @@ through the model's own preprocessing. Every variant gets its session up front; 
 interleaved rounds (each round visits every variant in a fresh random order), so drift of the
 machine (other jobs, frequency) spreads over all variants instead of biasing one.
 
-    PYTHONPATH=. python benchmarks/int8_resnet18.py [--threads 2] [--rounds 25] [--per-round 4] [--json out.json]
+    PYTHONPATH=. python benchmarks/int8_resnet18.py [--threads 2] [--rounds 25] [--per-round 4] [--spin] [--json out.json]
 """
 
 from __future__ import annotations
@@ -93,12 +93,12 @@ def build_variants(fp32: Path, out: Path, calib: list[np.ndarray]) -> dict[str, 
 
 
 def interleaved_latency(
-    paths: dict[str, Path], sample: np.ndarray, threads: int, rounds: int, per_round: int
+    paths: dict[str, Path], sample: np.ndarray, threads: int, rounds: int, per_round: int, spinning: bool = False
 ) -> dict[str, list[int]]:
     """Per-variant lists of batch-1 run times (ns), measured in interleaved, shuffled rounds."""
     from edgeseq.accuracy import interleaved_latency_ns, make_session
 
-    sessions = {name: make_session(p, "ORT_ENABLE_ALL", threads) for name, p in paths.items()}
+    sessions = {name: make_session(p, "ORT_ENABLE_ALL", threads, spinning=spinning) for name, p in paths.items()}
     return interleaved_latency_ns(sessions, sample, runs=rounds * per_round, rounds=rounds)
 
 
@@ -121,6 +121,11 @@ def main() -> int:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--rounds", type=int, default=25)
     parser.add_argument("--per-round", type=int, default=4)
+    parser.add_argument(
+        "--spin",
+        action="store_true",
+        help="let intra-op threads spin (onnxruntime's default): faster INT8 on an idle machine, worse on a busy one",
+    )
     parser.add_argument("--json", type=Path, help="write the results here")
     args = parser.parse_args()
 
@@ -136,7 +141,7 @@ def main() -> int:
         build_s = time.perf_counter() - started
         evals = digits_224(cfg, EVAL_SAMPLES, 1000)
         load = os.getloadavg()[0]
-        times = interleaved_latency(paths, evals[0], args.threads, args.rounds, args.per_round)
+        times = interleaved_latency(paths, evals[0], args.threads, args.rounds, args.per_round, args.spin)
         agree = agreement(paths, evals)
         sizes = {name: p.stat().st_size for name, p in paths.items()}
     p50 = {name: float(np.median(t)) / 1e6 for name, t in times.items()}
@@ -161,7 +166,7 @@ def main() -> int:
     result = {
         "model": "resnet18-rows-lstm (random weights), 224x224 RGB, batch 1",
         "threads": args.threads,
-        "session": "ORT_ENABLE_ALL, intra-op spinning off",
+        "session": f"ORT_ENABLE_ALL, intra-op spinning {'on' if args.spin else 'off'}",
         "onnxruntime": ort.__version__,
         "cpu": cpu.to_json(),
         "cpu_count": os.cpu_count(),
