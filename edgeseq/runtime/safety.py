@@ -38,6 +38,7 @@ import signal
 import stat
 import subprocess
 import sys
+import tempfile
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -741,11 +742,13 @@ def probe_in_subprocess(
         raise ModelFileError(f"graph_optimization: got {graph_optimization!r}; expected one of {', '.join(levels)}")
     where = str(path)
     options = {"level": levels[graph_optimization], "providers": list(providers), "probe": bool(run_once)}
-    # -I: isolated mode, so the child ignores PYTHONPATH, the user site and the current folder; it
-    # needs only onnxruntime and numpy from the interpreter's own environment.
-    command = [sys.executable, "-I", "-c", _CHILD_CODE, os.path.abspath(path), json.dumps(options)]
+    # The child runs in an empty temporary folder, so a stray onnxruntime.py or numpy.py in the caller's
+    # current folder cannot shadow the real packages (``python -c`` puts the current folder first on
+    # sys.path); the environment is kept, since a user-site or PYTHONPATH install may provide onnxruntime.
+    command = [sys.executable, "-c", _CHILD_CODE, os.path.abspath(path), json.dumps(options)]
     try:
-        proc = subprocess.run(command, capture_output=True, text=True, timeout=timeout_s, check=False)
+        with tempfile.TemporaryDirectory(prefix="edgeseq-probe-") as empty:
+            proc = subprocess.run(command, capture_output=True, text=True, timeout=timeout_s, check=False, cwd=empty)
     except subprocess.TimeoutExpired:
         raise ModelFileError(
             f"creating a session for {where!r} did not finish within {timeout_s:g} s in a child process; "

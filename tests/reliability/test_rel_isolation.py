@@ -68,3 +68,10 @@ def test_checks_run_before_the_child(tmp_path):
 def test_probe_options_are_checked(tiny_model):
     with pytest.raises(ModelFileError, match="graph_optimization"):
         probe_in_subprocess(tiny_model, graph_optimization="max")
+
+
+def test_a_stray_module_in_the_current_folder_is_not_imported(tiny_model, tmp_path, monkeypatch):
+    """`python -c` puts the current folder first on sys.path; the child runs elsewhere, so this is not loaded."""
+    (tmp_path / "onnxruntime.py").write_text("raise SystemExit(9)\n")
+    monkeypatch.chdir(tmp_path)
+    assert probe_in_subprocess(tiny_model) == "ran"
