@@ -572,3 +572,21 @@ def test_mutated_files_never_escape_as_other_errors(kind, tiny_model, request, t
                 )
     # raw_data/doc strings take much of a file, so many mutations stay structurally valid: both happen
     assert 0 < passed < 300
+
+
+def test_check_works_without_torch_and_onnx(tiny_model):
+    """The base install has neither: the check must not import them (nor numpy)."""
+    import subprocess
+    import sys
+
+    from reliability_testlib import REPO
+
+    code = (
+        "import sys\n"
+        "for name in ('torch', 'onnx', 'numpy'): sys.modules[name] = None\n"
+        "from edgeseq.runtime.safety import check_model_file\n"
+        f"print(check_model_file({str(tiny_model)!r}).manifest_verified)\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=60)
+    assert proc.returncode == 0 and proc.stdout.strip() == "True", proc.stderr[-1000:]
