@@ -1,0 +1,49 @@
+"""``edgeseq pipeline [RECIPE] --out DIR``: train → export → validate → optimize → benchmark."""
+
+from __future__ import annotations
+
+import argparse
+
+from edgeseq.cli.common import add_set_option, int_list, print_json, str_list
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "pipeline",
+        help="the main job: train, export, validate, optimize and benchmark a recipe",
+        description="Run a recipe from its data to a validated, optimized, measured ONNX model and print a "
+        "summary table (variant, precision, size, accuracy, p50, p99, images/s). Default recipe: "
+        "models/digits-rows-lstm.toml (the bundled digits data).",
+    )
+    p.add_argument("recipe", nargs="?", default=None, help="recipe TOML (default: models/digits-rows-lstm.toml)")
+    p.add_argument("--out", "-o", required=True, help="run folder")
+    p.add_argument("--stages", type=str_list, default=None,
+                   help="comma-separated subset of train,export,validate,optimize,bench (default: all)")
+    p.add_argument("--export-profile", default="cpu-fp32", help="export profile name or TOML (default cpu-fp32)")
+    p.add_argument("--optimize-profile", default="cpu-int8", help="optimize profile name or TOML (default cpu-int8)")
+    p.add_argument("--backend", type=str_list, default=None, help="benchmark backends (default ort-cpu,torch)")
+    p.add_argument("--batch", type=int_list, default=None, help="benchmark batch sizes (default 1,8)")
+    p.add_argument("--min-time", type=float, default=None, help="seconds of timed runs per benchmark row")
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+    add_set_option(p)
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from edgeseq.pipeline import PipelineOptions, run_pipeline
+
+    kwargs = {"export_profile": args.export_profile, "optimize_profile": args.optimize_profile}
+    if args.stages:
+        kwargs["stages"] = args.stages
+    if args.backend:
+        kwargs["bench_backends"] = args.backend
+    if args.batch:
+        kwargs["bench_batches"] = args.batch
+    if args.min_time is not None:
+        kwargs["bench_min_time_s"] = args.min_time
+    result = run_pipeline(args.recipe, args.out, args.overrides, PipelineOptions(**kwargs))
+    if args.json:
+        print_json(result.to_json())
+    else:
+        print(f"\n{result.table}\n\nrun folder: {result.out_dir} ({result.wall_time_s:.0f} s)")
+    return 0
