@@ -42,7 +42,7 @@ import time
 import warnings
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -729,7 +729,7 @@ def export_onnx(
         exporter=strategy,
         exporter_attempts=attempts,
         export_seconds=round(seconds, 3),
-        exported_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        exported_at=datetime.now(UTC).isoformat(timespec="seconds"),
         torch_version=torch.__version__,
         export_options=options.to_dict(),
         example_input_shape=[int(d) for d in example.shape],  # NCHW, before in-graph preprocessing

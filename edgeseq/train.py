@@ -32,7 +32,7 @@ from edgeseq.checkpoint import load_checkpoint, model_from_checkpoint, save_chec
 from edgeseq.config import ExperimentConfig, config_from_dict
 from edgeseq.data import DataSplits, build_datasets
 from edgeseq.errors import ConfigError, InputError
-from edgeseq.fileio import ensure_writable_dir, write_json_atomic
+from edgeseq.fileio import ensure_writable_dir, write_json_atomic, write_text_atomic
 
 
 @dataclass
@@ -428,6 +428,9 @@ def train(
         epoch_start = time.perf_counter()
         if sampler is not None:
             sampler.set_epoch(epoch)
+        elif train_loader.generator is not None:
+            # Shuffle order depends on (seed, epoch) only, so a resumed run sees the same batches.
+            train_loader.generator.manual_seed(cfg.train.seed + epoch)
         model.train()
         _freeze_bn_if_needed(model)
         sums = [0.0, 0.0, 0.0]  # loss × n, correct, n
@@ -485,8 +488,8 @@ def train(
                 "history": history,
             }
             save_checkpoint(out / "last.pt", _payload(cfg, splits, model, metrics_now, epoch + 1, train_state))
-            with open(out / "metrics.jsonl", "a", encoding="utf-8") as fh:
-                fh.write(json.dumps(record) + "\n")
+            # Rewritten whole from the history in last.pt: a kill never leaves a partial or missing line.
+            write_text_atomic(out / "metrics.jsonl", "".join(json.dumps(r) + "\n" for r in history))
             say(_format_epoch(record, cfg.train.epochs, improved))
         _barrier(dist_info)
 

@@ -30,6 +30,14 @@ def add_parser(subparsers) -> None:
     )
     parser.add_argument("--threads", type=int, default=None, help="intra-op threads (default: physical cores)")
     parser.add_argument("--batch-size", type=int, default=32, help="images per inference call (default 32)")
+    parser.add_argument(
+        "--allow-domain", action="append", default=[], metavar="DOMAIN",
+        help="accept operators from this custom domain too (repeatable; only for custom-op libraries you trust)",
+    )
+    parser.add_argument(
+        "--no-verify-manifest", action="store_true",
+        help="skip checking the model's sha256 against the manifest (model.json) beside it",
+    )
     parser.set_defaults(func=run)
 
 
@@ -60,11 +68,15 @@ def run(args: argparse.Namespace) -> int:
     """Predict and print a table or JSON lines; returns the exit code."""
     from edgeseq.errors import ConfigError
     from edgeseq.runtime import Predictor
+    from edgeseq.runtime.session import SessionConfig
 
     if args.top_k < 1:
         raise ConfigError(f"--top-k: got {args.top_k}; expected a positive integer")
     files = expand_inputs(args.inputs)
-    predictor = Predictor(args.model, providers=args.providers, threads=args.threads, batch_size=args.batch_size)
+    config = SessionConfig(allow_domains=tuple(args.allow_domain), verify_manifest=not args.no_verify_manifest)
+    predictor = Predictor(
+        args.model, providers=args.providers, threads=args.threads, config=config, batch_size=args.batch_size
+    )
     # predict() raises the one-line "no edgeseq metadata" error before anything is printed
     table = None if args.json else _Table(predictor.task or "", sys.stdout)
     for start in range(0, len(files), CHUNK):

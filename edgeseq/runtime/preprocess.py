@@ -87,6 +87,8 @@ def load_image(source: Any) -> Image.Image:
     if isinstance(source, Image.Image):
         return source
     if isinstance(source, (str, os.PathLike)):
+        if not os.fspath(source):
+            raise InputError("image path is empty; expected a file path")
         path = Path(source)
         if not path.is_file():
             raise InputError(f"image file {str(path)!r} not found")
@@ -97,7 +99,9 @@ def load_image(source: Any) -> Image.Image:
         except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
             raise InputError(f"cannot read image {str(path)!r}: {exc}; expected a PNG/JPEG/BMP/... image") from None
         except Image.DecompressionBombError as exc:
-            raise InputError(f"image {str(path)!r} is too large: {exc}") from None
+            raise InputError(
+                f"image {str(path)!r} is too large ({exc}); expected at most {Image.MAX_IMAGE_PIXELS} pixels"
+            ) from None
     if isinstance(source, np.ndarray):
         return array_to_image(source)
     raise InputError(

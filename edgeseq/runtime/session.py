@@ -108,6 +108,7 @@ class SessionConfig:
             widths), "exhaustive" (fastest kernels for fixed-size inputs, after a slow first call per
             shape) or "default".
         allow_domains: custom operator domains to accept beyond edgeseq's (a custom-op library you trust).
+        verify_manifest: check the model's sha256 against the manifest (``model.json``) beside it, when present.
         log_severity: ONNX Runtime log level (0 verbose .. 4 fatal); 3 keeps embedding apps quiet.
     """
 
@@ -120,6 +121,7 @@ class SessionConfig:
     cuda_device: int = 0
     cudnn_conv_algo_search: str = "heuristic"
     allow_domains: tuple[str, ...] = ()
+    verify_manifest: bool = True
     log_severity: int = 3
 
     def __post_init__(self) -> None:
@@ -198,7 +200,9 @@ def session_options(config: SessionConfig) -> ort.SessionOptions:
     return options
 
 
-def check_model_file(path: str | os.PathLike, allow_domains: tuple[str, ...] = ()) -> Path:
+def check_model_file(
+    path: str | os.PathLike, allow_domains: tuple[str, ...] = (), verify_manifest: bool = True
+) -> Path:
     """Check a model file before ONNX Runtime opens it; returns it as a Path.
 
     Delegates to :func:`edgeseq.runtime.safety.check_model_file`: an existing, non-empty regular file
@@ -211,7 +215,7 @@ def check_model_file(path: str | os.PathLike, allow_domains: tuple[str, ...] = (
     """
     from edgeseq.runtime.safety import check_model_file as check
 
-    check(path, allow_domains=allow_domains or None)
+    check(path, allow_domains=allow_domains or None, verify_manifest=verify_manifest)
     return Path(path)
 
 
@@ -233,7 +237,7 @@ def create_session(path: str | os.PathLike, config: SessionConfig) -> ort.Infere
         ModelFileError: the file is missing, empty, or not a model ONNX Runtime can load.
         DependencyError: "cuda" was asked for and the session did not get the CUDA provider.
     """
-    path = check_model_file(path, config.allow_domains)
+    path = check_model_file(path, config.allow_domains, config.verify_manifest)
     providers = requested_providers(config)
     options = session_options(config)
     source = path

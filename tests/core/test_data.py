@@ -55,7 +55,7 @@ def _write_folder(root: Path, classes: dict[str, int]) -> None:
 
 def test_image_folder_dataset(tmp_path: Path) -> None:
     _write_folder(tmp_path, {"cat": 10, "dog": 10})
-    cfg = load_config(None, [f"data.dataset='folder'", f"data.root='{tmp_path}'", "preprocess.color='RGB'"])
+    cfg = load_config(None, ["data.dataset='folder'", f"data.root='{tmp_path}'", "preprocess.color='RGB'"])
     splits = build_datasets(cfg)
     assert splits.labels == ["cat", "dog"]
     assert len(splits.train) + len(splits.val) + len(splits.test) == 20

@@ -1,14 +1,13 @@
 """End to end: Predictor and `edgeseq predict` refuse unsafe model files before ONNX Runtime reads them.
 
 ``edgeseq.runtime.session.create_session`` runs ``check_model_file`` (opt-in domains through
-``SessionConfig.allow_domains``). The opt-out of the manifest check and the predict verb's flags are
-feature-detected: until they exist the tests that need them are strict xfails, so adding them turns those
-into plain tests. Without the wiring, the hard-link case really does leak the outside file.
+``SessionConfig.allow_domains``, opt-out of the manifest check through ``verify_manifest``; the predict
+verb's ``--allow-domain`` and ``--no-verify-manifest``). Without the check, the hard-link case really does
+leak the outside file.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import os
 
 import numpy as np
@@ -17,41 +16,16 @@ import pytest
 from onnx import helper
 from reliability_testlib import add_graph, external_model, tally
 
-from edgeseq.cli import main, predict_cmd
+from edgeseq.cli import main
 from edgeseq.errors import ModelFileError
 from edgeseq.runtime import Predictor
 from edgeseq.runtime.session import SessionConfig
-
-_CONFIG_FIELDS = {f.name for f in dataclasses.fields(SessionConfig)}
-WIRED = "allow_domains" in _CONFIG_FIELDS
-NEEDS_WIRING = pytest.mark.xfail(not WIRED, strict=True, reason="check_model_file is not run by create_session yet")
-NEEDS_OPT_OUT = pytest.mark.xfail(
-    "verify_manifest" not in _CONFIG_FIELDS,
-    strict=True,
-    reason="no SessionConfig.verify_manifest to skip the manifest check yet",
-)
-
-
-def _predict_flags() -> set[str]:
-    import argparse
-
-    sub = argparse.ArgumentParser().add_subparsers()
-    predict_cmd.add_parser(sub)
-    return {opt for action in sub.choices["predict"]._actions for opt in action.option_strings}
-
-
-NEEDS_FLAGS = pytest.mark.xfail(
-    not {"--allow-domain", "--no-verify-manifest"} <= _predict_flags(),
-    strict=True,
-    reason="edgeseq predict has no --allow-domain / --no-verify-manifest yet",
-)
 
 
 def _config(**fields) -> SessionConfig:
     return SessionConfig(providers="cpu", threads=1, **fields)
 
 
-@NEEDS_WIRING
 def test_predictor_refuses_a_hard_linked_outside_file(tmp_path):
     secret = tmp_path / "secret.bin"
     secret.write_bytes(np.array([7.0, 8.0], np.float32).tobytes())
@@ -76,7 +50,6 @@ def test_predictor_refuses_a_custom_domain(tmp_path):
     tally("predictor: custom operator domain")
 
 
-@NEEDS_WIRING
 def test_allowed_domain_passes_our_check(tmp_path):
     """Opted in, the domain check lets the file through; ONNX Runtime (no such kernel here) then refuses it."""
     with pytest.raises(ModelFileError) as info:
@@ -84,7 +57,6 @@ def test_allowed_domain_passes_our_check(tmp_path):
     assert "allow_domains" not in str(info.value)
 
 
-@NEEDS_WIRING
 def test_predictor_verifies_the_manifest(model_copy):
     model = onnx.load(str(model_copy))
     model.metadata_props.add(key="note", value="changed after export")
@@ -94,7 +66,6 @@ def test_predictor_verifies_the_manifest(model_copy):
     tally("predictor: tampered model (manifest)")
 
 
-@NEEDS_OPT_OUT
 def test_manifest_check_can_be_skipped(model_copy):
     model = onnx.load(str(model_copy))
     model.metadata_props.add(key="note", value="changed after export")
@@ -114,7 +85,6 @@ def _tampered_and_image(model_copy, tmp_path):
     return image
 
 
-@NEEDS_WIRING
 def test_cli_predict_refuses_a_tampered_model(model_copy, tmp_path, capsys):
     image = _tampered_and_image(model_copy, tmp_path)
     assert main(["predict", str(model_copy), str(image)]) == 2
@@ -123,7 +93,6 @@ def test_cli_predict_refuses_a_tampered_model(model_copy, tmp_path, capsys):
     tally("cli: predict tampered model")
 
 
-@NEEDS_FLAGS
 def test_cli_predict_opt_in_flags(model_copy, tmp_path):
     image = _tampered_and_image(model_copy, tmp_path)
     assert main(["predict", str(model_copy), str(image), "--no-verify-manifest", "--allow-domain", "x.y"]) == 0
