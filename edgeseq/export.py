@@ -715,6 +715,8 @@ def export_onnx(
                 _fsync(data_file)
                 os.replace(data_file, path.with_name(data_file.name))
             _fsync(staged)
+            # A stale manifest would describe (and carry the sha256 of) the model being replaced.
+            path.with_suffix(".json").unlink(missing_ok=True)
             os.replace(staged, path)
         finally:
             shutil.rmtree(workdir, ignore_errors=True)
