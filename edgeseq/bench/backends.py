@@ -44,6 +44,14 @@ INT8_OPS = frozenset(
 # A worker that takes longer than this is stuck (the timed loop itself is capped by max_time_s).
 WORKER_TIMEOUT_MARGIN_S = 300.0
 CUDNN_SEARCH = "HEURISTIC"
+# Warm-up ends when the last WARMUP_WINDOW calls are within WARMUP_STABLE_RATIO of each other (after at
+# least warmup_runs calls), or at the caps. 1.5x: steady calls here vary by a few tens of percent on a
+# shared machine, while start-up calls were 25-40x the steady time (PyTorch eager, see _warm_up).
+WARMUP_WINDOW = 3
+WARMUP_STABLE_RATIO = 1.5
+WARMUP_MAX_S = 20.0
+WARMUP_MAX_RUNS = 200
+INTERLEAVED_REWARM = 1  # untimed calls at the start of each interleaved slice
 _OV_TYPE_NAMES = {"f32": "fp32", "bf16": "bf16", "f16": "fp16", "i8": "int8", "u8": "int8"}
 
 
@@ -321,12 +329,41 @@ class Measurement:
         out = self.opened.infer(self.x)
         self.info["cold_ms"] = (time.perf_counter_ns() - t0) / 1e6
         self.info["output_shape"] = _output_shape(out)
-        for _ in range(spec.warmup_runs):
-            self.opened.infer(self.x)
+        self.info["warmup"] = self._warm_up()
 
-    def run_for(self, time_s: float, min_runs: int) -> list[int]:
-        """Timed calls until both ``time_s`` seconds and ``min_runs`` calls; returns their durations (ns)."""
+    def _warm_up(self) -> dict[str, Any]:
+        """Untimed calls until steady: at least ``warmup_runs``, then until the last few agree.
+
+        A fixed count is not enough for every backend: PyTorch eager took 500-850 ms per call for
+        its first ~6 calls of resnet18-rows-lstm here, then 20 ms (oneDNN setting itself up), so
+        three warm-up calls left its slow start inside the timed samples.
+        """
+        if self.spec.warmup_runs == 0:
+            return {"runs": 0, "seconds": 0.0, "steady": False}
+        clock = time.perf_counter_ns
+        times: list[int] = []
+        start = clock()
+        while True:
+            t0 = clock()
+            self.opened.infer(self.x)
+            times.append(clock() - t0)
+            last = times[-WARMUP_WINDOW:]
+            steady = len(last) == WARMUP_WINDOW and max(last) <= WARMUP_STABLE_RATIO * min(last)
+            if len(times) >= self.spec.warmup_runs and steady:
+                break
+            if clock() - start > WARMUP_MAX_S * 1e9 or len(times) >= WARMUP_MAX_RUNS:
+                break
+        return {"runs": len(times), "seconds": (clock() - start) / 1e9, "steady": steady}
+
+    def run_for(self, time_s: float, min_runs: int, *, rewarm: int = 0) -> list[int]:
+        """Timed calls until both ``time_s`` seconds and ``min_runs`` calls; returns their durations (ns).
+
+        ``rewarm`` untimed calls come first: after sitting idle while other rows ran, a backend's
+        threads and caches need a call to wake up (the interleaved mode passes 1).
+        """
         infer, x, clock = self.opened.infer, self.x, time.perf_counter_ns
+        for _ in range(rewarm):
+            infer(x)
         deadline_ns = int(time_s * 1e9)
         out: list[int] = []
         start = clock()
@@ -447,7 +484,7 @@ def _serve() -> int:
         cmd = json.loads(line)
         if "run" in cmd:
             time_s, min_runs = cmd["run"]
-            _reply({"samples_ns": m.run_for(float(time_s), int(min_runs))})
+            _reply({"samples_ns": m.run_for(float(time_s), int(min_runs), rewarm=INTERLEAVED_REWARM)})
         elif "finish" in cmd:
             _reply(m.finish())
             return 0

@@ -100,7 +100,9 @@ def _fill_row(
     row.images_per_s = row.batch * 1e3 / row.p50_ms if row.p50_ms else None
     row.provider = measured["provider"]
     row.precision = measured["precision"]
-    row.settings = measured.get("settings", {})
+    row.settings = dict(measured.get("settings", {}))
+    if measured.get("warmup"):
+        row.settings["warmup"] = measured["warmup"]  # calls it took to reach a steady latency
     row.session_create_ms = measured["session_create_ms"]
     row.cold_ms = measured["cold_ms"]
     row.peak_rss_mb = measured.get("peak_rss_mb")
@@ -246,7 +248,7 @@ def bench(
         rows=rows,
         env=env.to_json(),
         options=asdict(options),
-        created=_dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat(),
+        created=_dt.datetime.now(_dt.UTC).replace(microsecond=0).isoformat(),
         notes=notes,
     )
 

@@ -184,3 +184,26 @@ def test_a_backend_that_cannot_open_the_model_becomes_a_failed_row(tmp_path):
     junk.write_bytes(b"not a model")
     spec = MeasureSpec(backend="ort-cpu", model_path=str(junk), input_name="images", shape=[1, 1, 8, 8])
     assert measure(spec)["skipped"].startswith("failed: ort-cpu could not run this model")
+
+
+def test_warm_up_waits_for_a_steady_latency(monkeypatch):
+    """A backend whose first calls are slow (PyTorch eager here: 25-40x for ~6 calls) is warmed past them."""
+    import time as _time
+
+    from edgeseq.bench import backends
+    from edgeseq.bench.backends import Measurement, MeasureSpec, OpenedModel
+
+    durations = iter([0.05, 0.04, 0.05, 0.03] + [0.001] * 1000)
+    calls = []
+
+    def infer(_x):
+        calls.append(1)
+        _time.sleep(next(durations))
+
+    monkeypatch.setitem(backends._OPENERS, "ort-cpu", lambda spec: OpenedModel(infer, "fake", "fp32"))
+    spec = MeasureSpec(backend="ort-cpu", model_path="x", input_name="images", shape=[1, 1, 4, 4], warmup_runs=2)
+    m = Measurement(spec)
+    # cold call + slow calls + 3 steady ones; the timed samples start after them
+    assert m.info["warmup"]["runs"] >= 6 and m.info["warmup"]["steady"]
+    samples = m.run_for(0.0, 5)
+    assert max(samples) < 20_000_000  # none of the 30-50 ms start-up calls leaked into the samples
