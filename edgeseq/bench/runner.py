@@ -25,6 +25,14 @@ BUSY_LOAD_MARGIN = 0.5
 BUSY_NOTE = (
     "other processes competed for the cores during this row (load_avg_1m above the cores): its latency is inflated"
 )
+# p90 above this multiple of p50: the row alternated between a fast and a slow mode. Seen with PyTorch
+# eager (2 OpenMP threads on 2 cores): whenever another process ran, each op's barrier waited for the
+# descheduled thread and calls took ~800 ms instead of ~20 ms; onnxruntime's pool degraded gracefully.
+UNSTABLE_P90_RATIO = 3.0
+UNSTABLE_NOTE = (
+    "p90 is more than 3x p50: the backend alternated between a fast and a slow mode (PyTorch's OpenMP threads "
+    "stall whenever another process takes a core); min_ms shows its undisturbed speed"
+)
 ONNX_BACKENDS = tuple(b for b in BACKENDS if b != "torch")
 
 
@@ -239,6 +247,8 @@ def bench(
         # Our own measurement adds up to `threads` to the load; more than that is someone else's work.
         if row.load_avg_1m is not None and row.load_avg_1m > cores + BUSY_LOAD_MARGIN:
             row.notes.append(BUSY_NOTE)
+        if row.p50_ms and row.p90_ms and row.p90_ms > UNSTABLE_P90_RATIO * row.p50_ms:
+            row.notes.append(UNSTABLE_NOTE)
         if options.rounds > 1:
             row.settings["interleaved_rounds"] = options.rounds
         rows.append(row)
