@@ -95,6 +95,7 @@ def table_rows(result: BenchResult) -> tuple[list[str], list[list[str]]]:
         "batch",
         "threads",
         "input",
+        "min ms",
         "p50 ms",
         "p90 ms",
         "p99 ms",
@@ -111,7 +112,7 @@ def table_rows(result: BenchResult) -> tuple[list[str], list[list[str]]]:
         if row.skipped:
             cells.append(
                 [_label(row), row.backend, "-", str(row.batch), str(row.threads), shape]
-                + ["-"] * 8
+                + ["-"] * 9
                 + [f"skipped: {row.skipped}"]
             )
             continue
@@ -126,6 +127,7 @@ def table_rows(result: BenchResult) -> tuple[list[str], list[list[str]]]:
                 str(row.batch),
                 str(row.threads),
                 shape,
+                _fmt(row.min_ms),
                 _fmt(row.p50_ms),
                 _fmt(row.p90_ms),
                 p99,
