@@ -123,17 +123,12 @@ def _pick_device(kind: str, dist_info: _Dist) -> torch.device:
     return torch.device("cpu")
 
 
-def _cpu_cores() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        return os.cpu_count() or 1
-
-
 def _set_threads(cfg: ExperimentConfig, dist_info: _Dist) -> int:
     local_world = int(os.environ.get("LOCAL_WORLD_SIZE", dist_info.world_size))
     # Oversubscribing cores makes every process slower (ONNX-TRAPS #15 holds for torch too).
-    threads = cfg.train.threads or max(1, _cpu_cores() // max(1, local_world))
+    from edgeseq.runtime.session import physical_cores
+
+    threads = cfg.train.threads or max(1, physical_cores() // max(1, local_world))
     torch.set_num_threads(threads)
     return threads
 

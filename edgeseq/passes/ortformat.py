@@ -16,7 +16,7 @@ from pathlib import Path
 
 from edgeseq.errors import ConfigError, ExportError
 from edgeseq.fileio import write_bytes_atomic, write_text_atomic
-from edgeseq.passes.sandbox import describe_returncode
+from edgeseq.runtime.safety import describe_returncode
 
 TARGET_PLATFORMS = ("arm", "amd64")
 # Converting a small model takes ~1 s; large ones a few seconds.

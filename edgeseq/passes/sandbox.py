@@ -9,13 +9,14 @@ becomes a :class:`SessionCheck` with ``ok=False`` and a reason such as
 from __future__ import annotations
 
 import json
-import signal
 import subprocess
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
+
+from edgeseq.runtime.safety import describe_returncode
 
 # Creating a session for a small model takes well under a second; a large one with ORT_ENABLE_ALL a few.
 DEFAULT_TIMEOUT_S = 120.0
@@ -59,17 +60,6 @@ class SessionCheck:
 
 # The signature injectable into edgeseq.optimize (tests pass a deliberately crashing one).
 SessionChecker = Callable[..., SessionCheck]  # same parameters as check_session
-
-
-def describe_returncode(returncode: int) -> str:
-    """``-11`` → ``"signal 11, SIGSEGV"``; ``3`` → ``"exit code 3"``."""
-    if returncode < 0:
-        try:
-            name = signal.Signals(-returncode).name
-        except ValueError:
-            name = "unknown signal"
-        return f"signal {-returncode}, {name}"
-    return f"exit code {returncode}"
 
 
 def run_python_check(code: str, args: Sequence[str], timeout_s: float = DEFAULT_TIMEOUT_S) -> SessionCheck:

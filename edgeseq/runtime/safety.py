@@ -699,7 +699,8 @@ if options["probe"]:
 """
 
 
-def _describe_returncode(returncode: int) -> str:
+def describe_returncode(returncode: int) -> str:
+    """``-11`` → ``"signal 11, SIGSEGV"``; ``3`` → ``"exit code 3"``."""
     if returncode < 0:
         try:
             name = signal.Signals(-returncode).name
@@ -757,7 +758,7 @@ def probe_in_subprocess(
     if proc.returncode < 0:
         stage = "running it once" if "CREATED" in proc.stdout else "creating a session"
         raise ModelFileError(
-            f"ONNX Runtime crashed ({_describe_returncode(proc.returncode)}) while {stage} for {where!r} "
+            f"ONNX Runtime crashed ({describe_returncode(proc.returncode)}) while {stage} for {where!r} "
             "in a child process; this model would have killed the caller"
         )
     if proc.returncode != 0:

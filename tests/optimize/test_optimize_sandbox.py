@@ -10,7 +10,8 @@ import pytest
 
 from edgeseq.errors import ModelFileError
 from edgeseq.optimize import OptimizeConfig, optimize
-from edgeseq.passes.sandbox import SessionCheck, check_session, describe_returncode, run_python_check
+from edgeseq.passes.sandbox import SessionCheck, check_session, run_python_check
+from edgeseq.runtime.safety import describe_returncode
 
 SEGFAULT = "import os, signal; os.kill(os.getpid(), signal.SIGSEGV)"
 
