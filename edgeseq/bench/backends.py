@@ -441,8 +441,8 @@ def worker_env(threads: int) -> dict[str, str]:
 def measure_isolated(spec: MeasureSpec, *, python: str | None = None) -> dict[str, Any]:
     """:func:`measure` in a fresh Python process, so peak RSS belongs to this row alone.
 
-    Raises:
-        EdgeseqError: the worker failed (its last stderr line is in the message).
+    A worker that crashes or exits with an error gives ``{"skipped": "failed: ..."}`` (its exit
+    status and last stderr line), so one bad backend/model pair does not end the run.
     """
     proc = subprocess.run(
         [python or sys.executable, "-m", "edgeseq.bench.backends"],
@@ -453,14 +453,19 @@ def measure_isolated(spec: MeasureSpec, *, python: str | None = None) -> dict[st
         timeout=spec.max_time_s + WORKER_TIMEOUT_MARGIN_S,
     )
     if proc.returncode != 0:
+        # a crash inside a backend (onnxruntime segfaulted creating FP16 sessions, ONNX-TRAPS #13) is this
+        # row's result, not the end of the run
+        from edgeseq.runtime.safety import describe_returncode
+
         lines = [ln for ln in proc.stderr.strip().splitlines() if ln.strip()]
-        raise EdgeseqError(
-            f"benchmark worker for {spec.backend} on {spec.model_path!r} failed: {lines[-1] if lines else 'no output'}"
-        )
+        detail = lines[-1][:200] if lines else "no output"
+        return {
+            "skipped": f"failed: the {spec.backend} worker ended with {describe_returncode(proc.returncode)}: {detail}"
+        }
     try:
         return json.loads(proc.stdout.strip().splitlines()[-1])
     except (json.JSONDecodeError, IndexError):
-        raise EdgeseqError(f"benchmark worker for {spec.backend} printed no result") from None
+        return {"skipped": f"failed: the {spec.backend} worker printed no result"}
 
 
 def _reply(obj: dict[str, Any]) -> None:

@@ -15,6 +15,7 @@ import math
 import random
 import subprocess
 import sys
+import tempfile
 from dataclasses import asdict
 from typing import Any
 
@@ -26,13 +27,15 @@ from edgeseq.errors import EdgeseqError
 class _Worker:
     """A ``python -m edgeseq.bench.backends --serve`` process holding one opened model."""
 
-    def __init__(self, spec: MeasureSpec) -> None:
+    def __init__(self, spec: MeasureSpec, python: str | None = None) -> None:
         self.spec = spec
+        # stderr to a file, not a pipe: nobody reads it until the end, and a full pipe would block the worker
+        self._stderr = tempfile.TemporaryFile(mode="w+")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "edgeseq.bench.backends", "--serve"],
+            [python or sys.executable, "-m", "edgeseq.bench.backends", "--serve"],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
+            stderr=self._stderr,
             text=True,
             env=worker_env(spec.threads),
         )
@@ -54,11 +57,23 @@ class _Worker:
                     return json.loads(line)
                 except json.JSONDecodeError:
                     continue
-        self.proc.wait(timeout=WORKER_TIMEOUT_MARGIN_S)
-        err = (self.proc.stderr.read() if self.proc.stderr else "").strip().splitlines()
+        from edgeseq.runtime.safety import describe_returncode
+
+        code = self.proc.wait(timeout=WORKER_TIMEOUT_MARGIN_S)
+        self._stderr.seek(0)
+        err = [ln for ln in self._stderr.read().strip().splitlines() if ln.strip()]
         raise EdgeseqError(
-            f"benchmark worker for {self.spec.backend} on {self.spec.model_path!r} died: {err[-1] if err else 'no output'}"
+            f"the {self.spec.backend} worker ended with {describe_returncode(code)}: {err[-1][:200] if err else 'no output'}"
         )
+
+    def guarded(self, fn, *args: Any) -> Any:
+        """Call ``fn``; a worker that died becomes a failed row (its reason kept) instead of ending the run."""
+        try:
+            return fn(*args)
+        except (EdgeseqError, OSError) as exc:  # OSError: a broken pipe to a dead worker
+            self.skipped = f"failed: {exc}"
+            self.kill()
+            return None
 
     def ready(self) -> bool:
         reply = self._receive()
@@ -84,29 +99,36 @@ class _Worker:
         if self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait()
+        self._stderr.close()
 
 
-def measure_interleaved(specs: list[MeasureSpec], *, rounds: int, seed: int = 0) -> list[dict[str, Any]]:
+def measure_interleaved(
+    specs: list[MeasureSpec], *, rounds: int, seed: int = 0, python: str | None = None
+) -> list[dict[str, Any]]:
     """Measure ``specs`` in ``rounds`` interleaved rounds; returns one result dict per spec, in order.
 
     Each round gives every row ``min_time_s / rounds`` seconds and ``ceil(min_runs / rounds)``
     calls, in a random order drawn from ``seed``. Workers start one at a time (session creation
-    and the cold run are timed without a neighbour competing) and stay alive until the end.
+    and the cold run are timed without a neighbour competing) and stay alive until the end. A
+    worker that dies becomes a ``{"skipped": "failed: ..."}`` row; the others carry on.
     """
     rng = random.Random(seed)
     workers: list[_Worker] = []
     try:
         for spec in specs:
-            w = _Worker(spec)
+            w = _Worker(spec, python)
             workers.append(w)
-            w.ready()
-        live = [w for w in workers if w.skipped is None]
+            w.guarded(w.ready)
         for _ in range(rounds):
-            order = live[:]
+            order = [w for w in workers if w.skipped is None]
             rng.shuffle(order)
             for w in order:
-                w.run(w.spec.min_time_s / rounds, math.ceil(w.spec.min_runs / rounds))
-        return [{"skipped": w.skipped} if w.skipped is not None else w.finish() for w in workers]
+                w.guarded(w.run, w.spec.min_time_s / rounds, math.ceil(w.spec.min_runs / rounds))
+        results = []
+        for w in workers:
+            row = w.guarded(w.finish) if w.skipped is None else None
+            results.append(row if row is not None else {"skipped": w.skipped})
+        return results
     finally:
         for w in workers:
             w.kill()

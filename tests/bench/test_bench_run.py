@@ -207,3 +207,22 @@ def test_warm_up_waits_for_a_steady_latency(monkeypatch):
     assert m.info["warmup"]["runs"] >= 6 and m.info["warmup"]["steady"]
     samples = m.run_for(0.0, 5)
     assert max(samples) < 20_000_000  # none of the 30-50 ms start-up calls leaked into the samples
+
+
+@pytest.mark.parametrize("interleaved", [False, True])
+def test_a_worker_that_dies_becomes_a_failed_row(interleaved):
+    """A backend crashing its process (onnxruntime segfaulted on FP16 sessions: ONNX-TRAPS #13) ends only its row."""
+    import shutil
+
+    from edgeseq.bench.backends import MeasureSpec, measure_isolated
+    from edgeseq.bench.interleave import measure_interleaved
+
+    false = shutil.which("false")
+    if false is None:
+        pytest.skip("no `false` program to stand in for a crashing worker")
+    spec = MeasureSpec(backend="ort-cpu", model_path="m.onnx", input_name="images", shape=[1, 1, 4, 4])
+    if interleaved:
+        (row,) = measure_interleaved([spec], rounds=2, python=false)
+    else:
+        row = measure_isolated(spec, python=false)
+    assert row["skipped"].startswith("failed:") and "exit code 1" in row["skipped"]
