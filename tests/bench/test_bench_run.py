@@ -226,3 +226,13 @@ def test_a_worker_that_dies_becomes_a_failed_row(interleaved):
     else:
         row = measure_isolated(spec, python=false)
     assert row["skipped"].startswith("failed:") and "exit code 1" in row["skipped"]
+
+
+def test_openvino_not_installed_is_a_skipped_row(tiny_onnx, monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "openvino", None)  # makes `import openvino` raise ImportError
+    options = BenchOptions(backends=["openvino", "ort-cpu"], threads=[1], isolate=False, profile=False, **QUICK)
+    ov_row, ort_row = bench([tiny_onnx], options=options).rows
+    assert ov_row.skipped == "openvino is not installed (pip install 'edgeseq[openvino]')"
+    assert ort_row.skipped is None and ort_row.p50_ms > 0
