@@ -55,6 +55,9 @@ OP_STAGES = {
     ),
     **dict.fromkeys(("Reshape", "Transpose", "Squeeze", "Unsqueeze", "Flatten", "ReduceMean"), "sequencing"),
     **dict.fromkeys(("LSTM", "GRU", "RNN", "DynamicQuantizeLSTM"), "rnn"),
+    # in-graph preprocessing (edgeseq.export_rewrites.InGraphPreprocess): cast, scale, normalise; its
+    # nodes sit in the wrapper ("/model/Cast") outside the backbone/sequencer/rnn/head modules
+    **dict.fromkeys(("Cast", "Sub", "Div"), "preprocess"),
     **dict.fromkeys(
         ("Gemm", "MatMul", "FusedMatMul", "QLinearMatMul", "MatMulInteger", "Softmax", "LogSoftmax"), "head"
     ),

@@ -104,6 +104,8 @@ def test_write_reports_files(result, tmp_path):
         ("ReorderOutput", "ReorderOutput", "cnn"),
         ("/rnn/lstm/LSTM_quant", "DynamicQuantizeLSTM", "rnn"),
         ("images_QuantizeLinear", "QuantizeLinear", "cnn"),  # the input's quantization feeds the backbone
+        ("/model/Div_1", "Div", "preprocess"),  # in-graph preprocessing, inside the export wrapper
+        ("/model/model/backbone/body/body.0/Conv", "Conv", "cnn"),  # nested under wrappers
         ("mystery", "Erf", "other"),
     ],
 )
