@@ -41,7 +41,6 @@ class _Worker:
         )
         self.samples: list[int] = []
         self.skipped: str | None = None
-        self._send(asdict(spec))
 
     def _send(self, obj: dict[str, Any]) -> None:
         assert self.proc.stdin is not None
@@ -57,25 +56,30 @@ class _Worker:
                     return json.loads(line)
                 except json.JSONDecodeError:
                     continue
+        raise EdgeseqError(self._death())
+
+    def _death(self) -> str:
+        """Why the worker is gone: its exit status and the last line it wrote to stderr."""
         from edgeseq.runtime.safety import describe_returncode
 
         code = self.proc.wait(timeout=WORKER_TIMEOUT_MARGIN_S)
         self._stderr.seek(0)
         err = [ln for ln in self._stderr.read().strip().splitlines() if ln.strip()]
-        raise EdgeseqError(
-            f"the {self.spec.backend} worker ended with {describe_returncode(code)}: {err[-1][:200] if err else 'no output'}"
-        )
+        return f"the {self.spec.backend} worker ended with {describe_returncode(code)}: {err[-1][:200] if err else 'no output'}"
 
     def guarded(self, fn, *args: Any) -> Any:
         """Call ``fn``; a worker that died becomes a failed row (its reason kept) instead of ending the run."""
         try:
             return fn(*args)
-        except (EdgeseqError, OSError) as exc:  # OSError: a broken pipe to a dead worker
+        except EdgeseqError as exc:
             self.skipped = f"failed: {exc}"
-            self.kill()
-            return None
+        except OSError:  # a broken pipe: the worker is gone
+            self.skipped = f"failed: {self._death()}"
+        self.kill()
+        return None
 
     def ready(self) -> bool:
+        self._send(asdict(self.spec))
         reply = self._receive()
         if "skipped" in reply:
             self.skipped = reply["skipped"]

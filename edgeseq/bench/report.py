@@ -55,7 +55,7 @@ def _label(row: BenchRow) -> str:
     return f"{row.model}{'/' + row.variant if row.variant else ''}"
 
 
-def _group(row: BenchRow) -> tuple:
+def group_key(row: BenchRow) -> tuple:
     # Rows of one model at one batch/threads/size compare with each other; torch rows have NCHW
     # float shapes, so the group is keyed by batch and the spatial sizes only.
     shape = row.input_shape
@@ -64,12 +64,12 @@ def _group(row: BenchRow) -> tuple:
 
 
 def baselines(rows: list[BenchRow]) -> dict[tuple, BenchRow]:
-    """The baseline row per group: PyTorch eager if measured, else the first ORT CPU FP32 row."""
+    """The baseline row per group (:func:`group_key`): PyTorch eager if measured, else the first ORT CPU FP32 row."""
     out: dict[tuple, BenchRow] = {}
     for row in rows:
         if row.skipped or row.p50_ms is None:
             continue
-        key = _group(row)
+        key = group_key(row)
         if row.backend == "torch":
             out[key] = row
         elif key not in out and row.backend == "ort-cpu" and row.precision == "fp32":
@@ -116,7 +116,7 @@ def table_rows(result: BenchResult) -> tuple[list[str], list[list[str]]]:
                 + [f"skipped: {row.skipped}"]
             )
             continue
-        b = base.get(_group(row))
+        b = base.get(group_key(row))
         ratio = f"{row.p50_ms / b.p50_ms:.2f}x" if b is not None and b.p50_ms else "-"
         p99 = _fmt(row.p99_ms) + ("" if row.n >= 100 else "*")
         cells.append(

@@ -99,6 +99,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="compare: allowed p50 growth, e.g. 0.10 (default 0.10)",
     )
     parser.add_argument("--allow-missing", action="store_true", help="compare: do not fail on rows absent from NEW")
+    parser.add_argument(
+        "--normalize",
+        action="store_true",
+        help="compare: judge each row's p50 divided by its run's reference row (eager, else ORT FP32): "
+        "cancels machine-wide drift on shared runners",
+    )
     parser.add_argument("--only", type=str_list, default=None, metavar="NAMES", help="suite: run only these models")
     parser.add_argument(
         "--wait-idle",
@@ -184,7 +190,7 @@ def _compare(args: argparse.Namespace) -> int:
         raise ConfigError(f"bench compare: expected BASE.json NEW.json; got {len(args.models) - 1} argument(s)")
     base, new = BenchResult.load(args.models[1]), BenchResult.load(args.models[2])
     tolerance = DEFAULT_TOLERANCE if args.tolerance is None else args.tolerance
-    result = compare_results(base, new, tolerance=tolerance, allow_missing=args.allow_missing)
+    result = compare_results(base, new, tolerance=tolerance, allow_missing=args.allow_missing, normalize=args.normalize)
     if args.json:
         print_json(result.to_json())
     else:

@@ -86,3 +86,17 @@ def test_cli_exit_codes(tmp_path, capsys):
     assert main(["bench", "compare", str(base)]) == 2  # usage error
     (tmp_path / "junk.json").write_text("{}")
     assert main(["bench", "compare", str(base), str(tmp_path / "junk.json")]) == 2
+
+
+def test_normalize_cancels_machine_wide_drift():
+    # the whole machine 15% slower: every row +15%, the reference too -> no regression when normalized
+    base = _result(_row("torch", 20.0, variant="eager"), _row("ort-cpu", 10.0))
+    drift = _result(_row("torch", 23.0, variant="eager"), _row("ort-cpu", 11.5))
+    assert not compare_results(base, drift).passed
+    normalized = compare_results(base, drift, normalize=True)
+    assert normalized.passed
+    assert [d.status for d in normalized.diffs] == ["reference", "ok"]
+    # a real regression of one backend still fails: ORT 10 -> 13 ms while eager stayed at 20
+    worse = _result(_row("torch", 20.0, variant="eager"), _row("ort-cpu", 13.0))
+    diff = compare_results(base, worse, normalize=True).diffs[1]
+    assert diff.status == "regression" and diff.ratio == pytest.approx(1.3)
