@@ -159,6 +159,10 @@ def console_table(result: BenchResult) -> str:
     foot = ["vs base: p50 relative to PyTorch eager (or ORT FP32) at the same batch, threads and size."]
     if any(r.n < 100 for r in result.rows if not r.skipped):
         foot.append("*: fewer than 100 timed runs, p99 is close to the maximum.")
+    notes = sorted({n for r in result.rows for n in r.notes} | set(result.notes))
+    if notes:
+        foot.append("Notes:")
+        foot.extend("  - " + n for n in notes)
     if result.targets:
         foot.append("Targets:")
         foot.extend("  " + t for t in result.targets)
