@@ -37,6 +37,25 @@ def ensure_writable_dir(path: str | Path) -> Path:
     return path
 
 
+def check_output_dir(path: str | Path) -> Path:
+    """Check, without creating anything, that ``path`` is or can become a writable folder.
+
+    For commands that work a long time before they write: refuse a bad ``--out`` up front.
+
+    Raises:
+        InputError: it, or the first existing folder above it, is a file or not writable.
+    """
+    path = Path(path)
+    existing = path
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise InputError(f"output folder {str(path)!r}: {str(existing)!r} is a file; expected a folder")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise InputError(f"output folder {str(path)!r} is not writable")
+    return path
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | Path) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; on success it is fsynced and renamed to ``path``.

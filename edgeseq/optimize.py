@@ -461,15 +461,30 @@ def _providers(target: str) -> tuple[list[str], list[str]]:
     return ["CPUExecutionProvider"], []
 
 
-def _random_samples(model: Any, count: int, seed: int) -> SampleSet:
+def _random_samples(model: Any, count: int, seed: int, metadata: Any = None) -> SampleSet:
+    """Random inputs of the model's own size: dynamic axes take the preprocessing height/width from
+    the metadata (a 1-pixel-tall image would measure nothing real), else 1."""
     import numpy as np
 
     from edgeseq.passes.calibration import SampleSet as _Set
 
     dims = model.graph.input[0].type.tensor_type.shape.dim
-    shape = [d.dim_value if d.dim_value > 0 else 1 for d in dims][1:]
+    shape = [d.dim_value if d.dim_value > 0 else 0 for d in dims]
+    uint8 = False
+    if metadata is not None:
+        pre = metadata.preprocess
+        h_axis, w_axis = (1, 2) if metadata.input.layout == "NHWC" else (2, 3)
+        for axis, size in ((h_axis, pre.get("height")), (w_axis, pre.get("width"))):
+            if axis < len(shape) and not shape[axis] and size:
+                shape[axis] = int(size)
+        uint8 = metadata.input.dtype == "uint8"
+    shape = [d or 1 for d in shape][1:]
     rng = np.random.default_rng(seed)
-    return _Set([rng.standard_normal(shape).astype(np.float32) for _ in range(count)], None, "random normal inputs")
+    if uint8:
+        arrays = [rng.integers(0, 256, shape, dtype=np.uint8) for _ in range(count)]
+    else:
+        arrays = [rng.standard_normal(shape).astype(np.float32) for _ in range(count)]
+    return _Set(arrays, None, "random inputs")
 
 
 def _recommend(rows: list[VariantResult], target: str, measured_on_cuda: bool) -> tuple[str | None, str]:
@@ -718,7 +733,7 @@ def optimize(
     threads = config.threads or os.cpu_count() or 1
     providers, notes = _providers(config.target)
     if evaluation is None:
-        evaluation = _random_samples(proto, RANDOM_EVAL_SAMPLES, config.seed)
+        evaluation = _random_samples(proto, RANDOM_EVAL_SAMPLES, config.seed, metadata)
         notes.append("no evaluation samples given: random inputs, agreement and max difference only")
     if len(evaluation) > config.max_eval_samples:
         from edgeseq.passes.calibration import take

@@ -167,6 +167,10 @@ def _measure(args: argparse.Namespace) -> int:
         require_file_arg(model, "model")
     if args.checkpoint:
         require_file_arg(args.checkpoint, "checkpoint")
+    if args.out:
+        from edgeseq.fileio import check_output_dir
+
+        check_output_dir(args.out)  # before minutes of measuring, not after
     options = _options(args)
     progress = None if args.json else (lambda line: print(line, file=sys.stderr, flush=True))
     result = bench(args.models, checkpoint=args.checkpoint, options=options, progress=progress)
