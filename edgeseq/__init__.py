@@ -23,10 +23,14 @@ _LAZY = {
     "load_checkpoint": "edgeseq.checkpoint",
     "export_onnx": "edgeseq.export",
     "export_checkpoint": "edgeseq.export",
+    "ExportOptions": "edgeseq.export",
+    "load_profile": "edgeseq.profiles",
+    "validate_onnx": "edgeseq.parity",
     "check_parity": "edgeseq.parity",
     "optimize": "edgeseq.optimize",
     "bench": "edgeseq.bench",
     "run_pipeline": "edgeseq.pipeline",
+    "PipelineOptions": "edgeseq.pipeline",
 }
 
 __all__ = ["__version__", *_LAZY]

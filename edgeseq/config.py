@@ -131,6 +131,7 @@ class DataConfig:
     test_fraction: float = 0.2
     split_seed: int = 0  # the split is deterministic for a given seed
     num_workers: int = 0  # DataLoader workers
+    augment_shift: int = 0  # classification: random translation of training images by up to this many pixels
     # synthetic text lines (dataset="textlines")
     alphabet: str = "0123456789"
     min_chars: int = 1
@@ -149,6 +150,7 @@ class DataConfig:
         if self.dataset in ("folder", "lines") and not self.root:
             raise ConfigError(f"data.root: required for dataset={self.dataset!r}; expected a folder path")
         _positive("data.num_workers", self.num_workers, allow_zero=True)
+        _positive("data.augment_shift", self.augment_shift, allow_zero=True)
         if not self.alphabet:
             raise ConfigError("data.alphabet: expected a non-empty string of characters")
         if len(set(self.alphabet)) != len(self.alphabet):

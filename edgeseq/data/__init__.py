@@ -48,16 +48,29 @@ def build_datasets(cfg: ExperimentConfig) -> DataSplits:
         pixels, targets = load_digits_uint8()
         full = ArrayImageDataset(pixels, targets, cfg.preprocess)
         train, val, test = split_indices(len(full), data.val_fraction, data.test_fraction, data.split_seed, targets)
-        return DataSplits(Subset(full, train), Subset(full, val), Subset(full, test), "classification", DIGIT_LABELS)
+        return DataSplits(
+            _augmented(Subset(full, train), cfg), Subset(full, val), Subset(full, test), "classification", DIGIT_LABELS
+        )
     if data.dataset == "folder":
         from edgeseq.data.images import ImageFileDataset, scan_image_folder
 
         paths, targets, classes = scan_image_folder(data.root)
         full = ImageFileDataset(paths, targets, cfg.preprocess)
         train, val, test = split_indices(len(full), data.val_fraction, data.test_fraction, data.split_seed, targets)
-        return DataSplits(Subset(full, train), Subset(full, val), Subset(full, test), "classification", classes)
+        return DataSplits(
+            _augmented(Subset(full, train), cfg), Subset(full, val), Subset(full, test), "classification", classes
+        )
     # text lines: synthetic ("textlines") or a folder with labels.tsv ("lines")
     from edgeseq.data.textlines import collate_textlines, text_splits
 
     train, val, test, alphabet = text_splits(cfg)
     return DataSplits(train, val, test, "ctc", [], alphabet, collate_textlines)
+
+
+def _augmented(train: Dataset, cfg: ExperimentConfig) -> Dataset:
+    """The training split with ``data.augment_shift`` applied (validation and test stay untouched)."""
+    if not cfg.data.augment_shift:
+        return train
+    from edgeseq.data.images import RandomShift
+
+    return RandomShift(train, cfg.data.augment_shift, seed=cfg.train.seed)

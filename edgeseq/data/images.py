@@ -68,3 +68,30 @@ class ImageFileDataset(Dataset):
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
         return torch.from_numpy(preprocess_image(self.paths[index], self.preprocess)), self.targets[index]
+
+
+class RandomShift(Dataset):
+    """Training-time augmentation: translate each image by up to ``max_shift`` pixels in H and W.
+
+    The image is padded by replicating its border and cropped back at a random offset, so the output
+    keeps the preprocessed size (the exported model never sees this: it is training-only).
+    """
+
+    def __init__(self, dataset: Dataset, max_shift: int, seed: int = 0) -> None:
+        self.dataset = dataset
+        self.max_shift = int(max_shift)
+        self.generator = torch.Generator().manual_seed(seed)
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
+        import torch.nn.functional as F
+
+        image, target = self.dataset[index]
+        m = self.max_shift
+        if m <= 0:
+            return image, target
+        padded = F.pad(image[None], (m, m, m, m), mode="replicate")[0]
+        dy, dx = (int(v) for v in torch.randint(0, 2 * m + 1, (2,), generator=self.generator))
+        return padded[:, dy : dy + image.shape[1], dx : dx + image.shape[2]].contiguous(), target

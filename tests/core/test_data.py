@@ -73,3 +73,20 @@ def test_image_folder_errors(tmp_path: Path, layout: dict[str, int], match: str)
     cfg = load_config(None, ["data.dataset='folder'", f"data.root='{tmp_path}'"])
     with pytest.raises(InputError, match=match):
         build_datasets(cfg)
+
+
+def test_random_shift_translates_training_images_only() -> None:
+    import torch
+
+    from edgeseq.data.images import RandomShift
+
+    cfg = load_config("models/digits-rows-lstm.toml", ["data.augment_shift=2"])
+    splits = build_datasets(cfg)
+    assert isinstance(splits.train, RandomShift) and not isinstance(splits.test, RandomShift)
+    image = torch.arange(16.0).reshape(1, 4, 4)
+    shifted = [RandomShift([(image, 3)], 1, seed=s)[0] for s in range(20)]
+    assert all(t == 3 and tuple(x.shape) == (1, 4, 4) for x, t in shifted)
+    assert any(not torch.equal(x, image) for x, _ in shifted)
+    # a translation: the centre of the original appears somewhere in each shifted image unchanged
+    for x, _ in shifted:
+        assert any(torch.equal(x[:, i : i + 2, j : j + 2], image[:, 1:3, 1:3]) for i in range(3) for j in range(3))
