@@ -36,10 +36,10 @@ SMALL = [
     "model.hidden_size=32",
     "preprocess.height=16",
     "preprocess.width=16",
+    "data.augment_shift=0",  # the band below was measured without augmentation; this test is about kills
 ]
-# Uninterrupted this recipe scored 0.983; killed twice and resumed, 0.972. A resumed run is not
-# bit-identical (the DataLoader's shuffle generator restarts from the seed on resume), so the band is
-# this spread with a margin.
+# Uninterrupted this recipe scored 0.983; killed twice and resumed, 0.972 (before the shuffle order was
+# made a function of seed and epoch). The band is that spread with a margin.
 ACCURACY_FLOOR = 0.95
 POLL_S = 0.002
 
