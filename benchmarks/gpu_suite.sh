@@ -24,7 +24,7 @@ if ! "$PYTHON" -c "import onnxruntime as o, sys; sys.exit('CUDAExecutionProvider
     exit 2
 fi
 
-# FP32 export + FP16 variant (edgeseq.optimize, target cuda) for each model, random weights (latency only).
+# FP32 export + FP16 variant (edgeseq.optimization, target cuda) for each model, random weights (latency only).
 "$PYTHON" - "$WORK" <<'PY'
 import sys
 from pathlib import Path

@@ -1,7 +1,9 @@
 """edgeseq: CNN → sequence → RNN image models from PyTorch training to the edge.
 
 Importing ``edgeseq`` never imports torch: the heavy entry points are re-exported lazily
-(PEP 562), so ``edgeseq.runtime`` works with the base install alone.
+(PEP 562), so ``edgeseq.runtime`` works with the base install alone. No lazy name is also the name of a
+submodule (importing ``edgeseq.<submodule>`` would replace the function by the module); the benchmark
+entry point is therefore ``edgeseq.bench.bench``.
 """
 
 from __future__ import annotations
@@ -18,8 +20,8 @@ _LAZY = {
     "ExperimentConfig": "edgeseq.config",
     "build_model": "edgeseq.nn",
     "ImageSequenceModel": "edgeseq.nn",
-    "train": "edgeseq.train",
-    "evaluate_checkpoint": "edgeseq.train",
+    "train": "edgeseq.training",
+    "evaluate_checkpoint": "edgeseq.training",
     "load_checkpoint": "edgeseq.checkpoint",
     "export_onnx": "edgeseq.export",
     "export_checkpoint": "edgeseq.export",
@@ -27,8 +29,7 @@ _LAZY = {
     "load_profile": "edgeseq.profiles",
     "validate_onnx": "edgeseq.parity",
     "check_parity": "edgeseq.parity",
-    "optimize": "edgeseq.optimize",
-    "bench": "edgeseq.bench",
+    "optimize": "edgeseq.optimization",
     "run_pipeline": "edgeseq.pipeline",
     "PipelineOptions": "edgeseq.pipeline",
 }

@@ -107,13 +107,26 @@ def write_manifest(onnx_path: str | Path, **extra: Any) -> dict[str, Any]:
 def update_manifest(onnx_path: str | Path, **fields: Any) -> dict[str, Any]:
     """Add or replace top-level fields of a model's manifest (created first if missing).
 
-    The file description (size, sha256, ops) is refreshed too, in case the model changed.
+    An existing manifest's sha256 must still match the file: recording figures (parity, accuracy) must
+    not also bless a model that was swapped since it was written — the runtime checks that sha256.
 
     Returns:
         The manifest dict as written.
+
+    Raises:
+        ModelFileError: the manifest describes a different file than the one now at ``onnx_path``.
     """
+    from edgeseq.errors import ModelFileError
+
     manifest = read_manifest(onnx_path)
-    manifest.update({"format": MANIFEST_FORMAT, **describe_onnx(onnx_path)})
+    described = describe_onnx(onnx_path)
+    if manifest.get("sha256") and manifest["sha256"] != described.get("sha256"):
+        raise ModelFileError(
+            f"{manifest_path(onnx_path)} records sha256 {manifest['sha256'][:12]}... but {onnx_path} is "
+            f"{str(described.get('sha256'))[:12]}...: the model changed since export; re-export it (or delete "
+            "the stale manifest) before recording new figures"
+        )
+    manifest.update({"format": MANIFEST_FORMAT, **described})
     manifest.update(fields)
     write_json_atomic(manifest_path(onnx_path), manifest)
     return manifest

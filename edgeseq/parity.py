@@ -279,7 +279,10 @@ def _metadata(onnx_path: Path) -> Any:
     from edgeseq.errors import ModelFileError
     from edgeseq.runtime.metadata import ModelMetadata
 
-    model = onnx.load(str(onnx_path), load_external_data=False)
+    try:
+        model = onnx.load(str(onnx_path), load_external_data=False)
+    except Exception as exc:  # protobuf decode errors have no common base class
+        raise ModelFileError(f"cannot read ONNX model {str(onnx_path)!r}: {str(exc).splitlines()[0][:200]}") from None
     props = {p.key: p.value for p in model.metadata_props}
     try:
         return ModelMetadata.from_props(props)
@@ -610,3 +613,52 @@ def validate_onnx(
     items, why_not = checkpoint_samples(ckpt, samples)
     report = check_parity(model, onnx_path, samples=items or None, **kwargs)
     return report, {"checkpoint": ckpt.get("path"), "samples": len(items), "samples_note": why_not}
+
+
+def validate_and_record(
+    onnx_path: str | Path,
+    checkpoint: Any,
+    *,
+    report_path: str | Path | None = None,
+    samples: int = 16,
+    **kwargs: Any,
+) -> tuple[ParityReport, dict[str, Any], Path]:
+    """Validate an exported model against its checkpoint and record the result.
+
+    Writes the JSON report (default ``<model>.parity.json``) and, when the model has a manifest, its
+    ``parity`` summary. ``edgeseq validate`` and ``edgeseq pipeline`` both call this, so the report
+    and the manifest look the same whichever ran.
+
+    Returns:
+        (the report, the JSON written, the report's path). ``data["notes"]`` lists what the caller
+        should tell the user (a model exported from another checkpoint, no real samples).
+    """
+    import json
+
+    from edgeseq.checkpoint import load_checkpoint
+    from edgeseq.fileio import sha256_file, write_json_atomic
+    from edgeseq.manifest import manifest_path, update_manifest
+
+    ckpt = checkpoint if isinstance(checkpoint, dict) else load_checkpoint(checkpoint)
+    ckpt_sha = sha256_file(ckpt["path"])
+    meta = _metadata(Path(onnx_path))
+    source_sha = getattr(meta, "source_sha256", "") if meta is not None else ""
+    notes = []
+    if source_sha and source_sha != ckpt_sha:
+        notes.append(
+            f"{onnx_path} was exported from a different checkpoint "
+            f"(sha256 {source_sha[:12]}..., this one {ckpt_sha[:12]}...)"
+        )
+    report, info = validate_onnx(onnx_path, ckpt, samples=samples, **kwargs)
+    if info["samples_note"] and samples > 0:
+        notes.append(f"no real samples ({info['samples_note']}); random inputs only")
+    data = report.to_json()
+    data["checkpoint"] = {"path": ckpt.get("path"), "sha256": ckpt_sha, "is_source": source_sha == ckpt_sha}
+    data["samples"] = info["samples"]
+    data["notes"] = notes
+    path = Path(report_path) if report_path else Path(onnx_path).with_suffix(".parity.json")
+    write_json_atomic(path, json.loads(json.dumps(data, default=str)))
+    if manifest_path(onnx_path).is_file():
+        summary = {k: data[k] for k in ("passed", "worst", "tolerances", "sizes", "cases", "checkpoint", "samples")}
+        update_manifest(onnx_path, parity=summary)
+    return report, data, path

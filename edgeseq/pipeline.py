@@ -13,6 +13,7 @@ collects their result objects. Every stage writes into the run folder:
 
 from __future__ import annotations
 
+import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -39,6 +40,10 @@ class PipelineOptions:
     parity_samples: int = 16  # real test samples in the parity check, beside random inputs
 
     def __post_init__(self) -> None:
+        from edgeseq.bench.runner import BenchOptions
+
+        # Refuse a bad benchmark setting now, not after minutes of training and optimizing.
+        BenchOptions(backends=self.bench_backends, batches=self.bench_batches, min_time_s=self.bench_min_time_s)
         unknown = [s for s in self.stages if s not in STAGES]
         if unknown or not self.stages:
             raise ConfigError(f"--stages: got {','.join(self.stages) or 'nothing'}; expected some of {','.join(STAGES)}")
@@ -65,6 +70,13 @@ class PipelineResult:
         return asdict(self)
 
 
+def _default_recipe() -> Path:
+    """models/digits-rows-lstm.toml of the current folder, else of the source checkout edgeseq runs from."""
+    local = Path(DEFAULT_RECIPE)
+    checkout = Path(__file__).resolve().parent.parent / DEFAULT_RECIPE
+    return local if local.is_file() or not checkout.is_file() else checkout
+
+
 def _profile(name_or_path: str):
     from edgeseq.profiles import load_profile
 
@@ -76,7 +88,7 @@ def run_pipeline(
     out_dir: str | Path,
     overrides: list[str] | None = None,
     options: PipelineOptions | None = None,
-    log=print,
+    log=None,
 ) -> PipelineResult:
     """Run the recipe's whole path from data to a validated, optimized, measured edge model.
 
@@ -85,7 +97,8 @@ def run_pipeline(
         out_dir: the run folder.
         overrides: ``--set`` overrides for the recipe.
         options: stages and their settings.
-        log: a callable taking one line of progress text.
+        log: a callable taking one line of progress text (default: print to stderr, so stdout keeps
+            only the result).
 
     Raises:
         ParityError: ONNX Runtime disagrees with PyTorch (the run stops after writing parity.json).
@@ -94,8 +107,9 @@ def run_pipeline(
     from edgeseq.config import load_config
     from edgeseq.fileio import ensure_writable_dir, write_json_atomic, write_text_atomic
 
+    log = log or (lambda line: print(line, file=sys.stderr, flush=True))
     options = options or PipelineOptions()
-    cfg = load_config(recipe or DEFAULT_RECIPE, overrides or [])
+    cfg = load_config(recipe or _default_recipe(), overrides or [])
     export_profile = _profile(options.export_profile) if {"export", "optimize"} & set(options.stages) else None
     optimize_profile = _profile(options.optimize_profile) if "optimize" in options.stages else None
     out = ensure_writable_dir(out_dir)
@@ -116,7 +130,7 @@ def run_pipeline(
         times[name] = round(time.perf_counter() - t0, 2)
 
     if stage("train"):
-        from edgeseq.train import train
+        from edgeseq.training import train
 
         t0 = time.perf_counter()
         results["train"] = train(cfg, train_dir, log=log).to_json()
@@ -135,21 +149,22 @@ def run_pipeline(
         timed("export", t0)
 
     if stage("validate"):
-        from edgeseq.manifest import update_manifest
-        from edgeseq.parity import validate_onnx
+        from edgeseq.parity import validate_and_record
 
         t0 = time.perf_counter()
-        report, info = validate_onnx(onnx_path, checkpoint, samples=options.parity_samples)
-        write_json_atomic(out / "parity.json", {**report.to_json(), **info})
-        update_manifest(onnx_path, parity=report.worst())
+        report, data, report_path = validate_and_record(
+            onnx_path, checkpoint, report_path=out / "parity.json", samples=options.parity_samples
+        )
+        for note in data["notes"]:
+            log(f"note: {note}")
         log(report.to_table())
-        results["validate"] = {"passed": report.passed, "worst": report.worst(), **info}
+        results["validate"] = {"passed": report.passed, "worst": report.worst(), "report": str(report_path)}
         timed("validate", t0)
         if not report.passed:
-            raise ParityError(f"ONNX Runtime disagrees with PyTorch beyond tolerance; see {out / 'parity.json'}")
+            raise ParityError(f"ONNX Runtime disagrees with PyTorch beyond tolerance; see {report_path}")
 
     if stage("optimize"):
-        from edgeseq.optimize import OptimizeConfig, load_samples, optimize
+        from edgeseq.optimization import OptimizeConfig, load_samples, optimize
 
         t0 = time.perf_counter()
         opt_cfg = OptimizeConfig.from_dict(optimize_profile.optimize)

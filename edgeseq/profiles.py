@@ -15,7 +15,7 @@ Schema (every table optional except ``[profile]``; unknown tables or keys are a 
     simplify = false                  # onnxslim, then a parity re-check
     verify = true                     # parity check of every candidate graph
 
-    [optimize]                        # passed through untouched as a dict; edgeseq.optimize validates it
+    [optimize]                        # passed through untouched as a dict; edgeseq.optimization validates it
 
 Only the standard library is imported here (the CLI reads profiles before importing torch).
 """
@@ -106,6 +106,15 @@ def load_profile(path: str | Path) -> Profile:
         ConfigError: the file is missing or malformed, or has unknown tables/keys.
     """
     path = Path(path)
-    if not path.exists() and path.suffix == "" and (Path(PROFILES_DIR) / f"{path.name}.toml").is_file():
-        path = Path(PROFILES_DIR) / f"{path.name}.toml"
+    if not path.exists() and path.suffix == "":
+        # a bare name: ./export/<name>.toml, then the export/ folder of the source checkout edgeseq runs from
+        for folder in (Path(PROFILES_DIR), Path(__file__).resolve().parent.parent / PROFILES_DIR):
+            if (folder / f"{path.name}.toml").is_file():
+                path = folder / f"{path.name}.toml"
+                break
+        else:
+            raise ConfigError(
+                f"profile {str(path)!r} not found; expected a profile TOML path or a name under export/ "
+                "(cpu-fp32, cpu-int8, cuda-fp16, mobile)"
+            )
     return profile_from_dict(read_toml(path), str(path))

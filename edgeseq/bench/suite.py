@@ -4,7 +4,7 @@
 missing under a work folder (``runs/bench-suite`` by default, git-ignored): a checkpoint with
 *random weights* (latency does not depend on weight values, so no training is needed and the
 results say so), its ONNX export (``edgeseq.export``), and optimized variants
-(``edgeseq.optimize``: INT8 static/dynamic/mixed). Then one :func:`edgeseq.bench.bench` call per
+(``edgeseq.optimization``: INT8 static/dynamic/mixed). Then one :func:`edgeseq.bench.bench` call per
 model measures the PyTorch eager baseline and every ONNX backend on the variants it applies to,
 and the reports go to the output folder with a summary of the targets.
 
@@ -185,7 +185,7 @@ def _optimize(fp32_path: Path, out_dir: Path, variants: list[str]) -> None:
     import numpy as np
     import onnxruntime as ort
 
-    from edgeseq.optimize import OptimizeConfig, optimize
+    from edgeseq.optimization import OptimizeConfig, optimize
     from edgeseq.passes.calibration import from_arrays
 
     inp = ort.InferenceSession(str(fp32_path), providers=["CPUExecutionProvider"]).get_inputs()[0]

@@ -18,7 +18,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from edgeseq.train import evaluate_checkpoint
+    from edgeseq.training import evaluate_checkpoint
 
     metrics = evaluate_checkpoint(args.checkpoint, args.split, args.batch_size)
     if args.json:

@@ -44,10 +44,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Translate arguments, run :func:`edgeseq.optimize.optimize`, print the table or JSON."""
+    """Translate arguments, run :func:`edgeseq.optimization.optimize`, print the table or JSON."""
     from edgeseq.config import apply_overrides
     from edgeseq.errors import AccuracyGateError, ConfigError
-    from edgeseq.optimize import OptimizeConfig, load_samples, optimize
+    from edgeseq.optimization import OptimizeConfig, load_samples, optimize
     from edgeseq.profiles import load_profile
 
     require_file_arg(args.model, "model")

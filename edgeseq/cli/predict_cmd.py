@@ -8,8 +8,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-# Extensions Pillow reads out of the box; a folder argument expands to these files.
-IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
+from edgeseq.runtime.extensions import IMAGE_EXTENSIONS  # a folder argument expands to these files
+
 CHUNK = 256  # images predicted (and printed) at a time, so a large folder streams instead of piling up
 
 

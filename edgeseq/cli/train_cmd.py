@@ -37,7 +37,7 @@ def run(args: argparse.Namespace) -> int:
         cfg = config_from_dict(apply_overrides(ckpt["config"], args.overrides))
     else:
         raise ConfigError("train: expected a recipe TOML (or --resume with --out pointing at an earlier run)")
-    from edgeseq.train import train
+    from edgeseq.training import train
 
     result = train(cfg, args.out, resume=args.resume)
     if args.json:

@@ -73,4 +73,4 @@ def _augmented(train: Dataset, cfg: ExperimentConfig) -> Dataset:
         return train
     from edgeseq.data.images import RandomShift
 
-    return RandomShift(train, cfg.data.augment_shift, seed=cfg.train.seed)
+    return RandomShift(train, cfg.data.augment_shift)

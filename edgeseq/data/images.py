@@ -11,9 +11,8 @@ import torch
 from torch.utils.data import Dataset
 
 from edgeseq.errors import InputError
+from edgeseq.runtime.extensions import IMAGE_EXTENSIONS
 from edgeseq.runtime.preprocess import preprocess_image
-
-IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
 
 
 class ArrayImageDataset(Dataset):
@@ -74,13 +73,14 @@ class RandomShift(Dataset):
     """Training-time augmentation: translate each image by up to ``max_shift`` pixels in H and W.
 
     The image is padded by replicating its border and cropped back at a random offset, so the output
-    keeps the preprocessed size (the exported model never sees this: it is training-only).
+    keeps the preprocessed size (the exported model never sees this: it is training-only). Offsets come
+    from torch's global generator: the training loop seeds it, saves it in ``last.pt`` for ``--resume``,
+    and DataLoader workers get a distinct seed per worker and epoch.
     """
 
-    def __init__(self, dataset: Dataset, max_shift: int, seed: int = 0) -> None:
+    def __init__(self, dataset: Dataset, max_shift: int) -> None:
         self.dataset = dataset
         self.max_shift = int(max_shift)
-        self.generator = torch.Generator().manual_seed(seed)
 
     def __len__(self) -> int:
         return len(self.dataset)
@@ -93,5 +93,5 @@ class RandomShift(Dataset):
         if m <= 0:
             return image, target
         padded = F.pad(image[None], (m, m, m, m), mode="replicate")[0]
-        dy, dx = (int(v) for v in torch.randint(0, 2 * m + 1, (2,), generator=self.generator))
+        dy, dx = (int(v) for v in torch.randint(0, 2 * m + 1, (2,)))
         return padded[:, dy : dy + image.shape[1], dx : dx + image.shape[2]].contiguous(), target

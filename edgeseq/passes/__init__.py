@@ -1,4 +1,4 @@
 """Optimization passes, one module each: thin wrappers around onnxruntime's own tools.
 
-``edgeseq.optimize`` orchestrates them; each pass is file in, file out, and written atomically.
+``edgeseq.optimization`` orchestrates them; each pass is file in, file out, and written atomically.
 """

@@ -58,7 +58,7 @@ class SessionCheck:
         return asdict(self)
 
 
-# The signature injectable into edgeseq.optimize (tests pass a deliberately crashing one).
+# The signature injectable into edgeseq.optimization (tests pass a deliberately crashing one).
 SessionChecker = Callable[..., SessionCheck]  # same parameters as check_session
 
 

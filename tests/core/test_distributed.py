@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from edgeseq.train import evaluate_checkpoint
+from edgeseq.training import evaluate_checkpoint
 
 ROOT = Path(__file__).parents[2]
 

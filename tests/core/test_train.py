@@ -11,7 +11,7 @@ import torch
 from edgeseq.checkpoint import load_checkpoint, model_from_checkpoint, save_checkpoint
 from edgeseq.config import load_config
 from edgeseq.errors import ConfigError, ModelFileError
-from edgeseq.train import evaluate_checkpoint, train
+from edgeseq.training import evaluate_checkpoint, train
 
 # Ten classes: chance is 10%. Two short epochs of the digits recipe reach ~75-95% here; 60% is
 # "beats chance by a wide margin" with room for thread-count and platform noise.

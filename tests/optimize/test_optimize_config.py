@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from edgeseq.errors import ConfigError
-from edgeseq.optimize import OptimizeConfig, load_profile_optimize
+from edgeseq.optimization import OptimizeConfig, load_profile_optimize
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -59,7 +59,7 @@ def test_shipped_profiles_run_end_to_end(
     config = dataclasses.replace(
         load_profile_optimize(REPO / "export" / f"{name}.toml"), latency_runs=3, max_accuracy_drop=100.0
     )
-    from edgeseq.optimize import optimize
+    from edgeseq.optimization import optimize
 
     samples = labelled_by(tiny_lstm, 16)
     result = optimize(tiny_lstm, tmp_path, config, calibration=samples, evaluation=samples)

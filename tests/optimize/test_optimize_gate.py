@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from edgeseq.accuracy import Score, accuracy_drop, gate
-from edgeseq.optimize import OptimizeConfig, optimize
+from edgeseq.optimization import OptimizeConfig, optimize
 
 
 @pytest.mark.parametrize(

@@ -9,7 +9,7 @@ from pathlib import Path
 import onnx
 import pytest
 
-from edgeseq.optimize import OptimizeConfig, OptimizeResult, optimize
+from edgeseq.optimization import OptimizeConfig, OptimizeResult, optimize
 from edgeseq.passes.graphinfo import float_compute_ops, qdq_wrapped
 from edgeseq.runtime.metadata import ModelMetadata
 

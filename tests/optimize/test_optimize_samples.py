@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from edgeseq.errors import InputError
-from edgeseq.optimize import OptimizeConfig, load_samples
+from edgeseq.optimization import OptimizeConfig, load_samples
 from edgeseq.passes.calibration import SampleReader, from_arrays, load_folder, split
 from edgeseq.runtime.metadata import ModelMetadata
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from edgeseq.errors import ModelFileError
-from edgeseq.optimize import OptimizeConfig, optimize
+from edgeseq.optimization import OptimizeConfig, optimize
 from edgeseq.passes.sandbox import SessionCheck, check_session, run_python_check
 from edgeseq.runtime.safety import describe_returncode
 

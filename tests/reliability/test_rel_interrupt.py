@@ -166,7 +166,7 @@ def test_sigkill_mid_epoch_and_mid_save_then_resume(tmp_path):
 def small_checkpoint(tmp_path_factory) -> Path:
     """A 1-epoch checkpoint of the shrunk digits recipe (trained in this process, ~2 s)."""
     from edgeseq.config import load_config
-    from edgeseq.train import train
+    from edgeseq.training import train
 
     out = tmp_path_factory.mktemp("ckpt")
     train(load_config(RECIPE, ["train.epochs=1", *SMALL]), out)

@@ -1,6 +1,6 @@
 """The runtime equals training: same preprocessing of real image files, same predictions as PyTorch.
 
-A tiny digits model is trained for a few epochs with ``edgeseq.train.train`` (about 4 s on one
+A tiny digits model is trained for a few epochs with ``edgeseq.training.train`` (about 4 s on one
 core), exported, and its whole test split (360 real scans saved as PNG files) is compared.
 """
 
@@ -33,7 +33,7 @@ def trained(tmp_path_factory):
     from edgeseq.data.digits import load_digits_uint8
     from edgeseq.nn import tiny_model_config
     from edgeseq.runtime.metadata import ModelMetadata
-    from edgeseq.train import train
+    from edgeseq.training import train
 
     root = tmp_path_factory.mktemp("trained")
     cfg = ExperimentConfig(

@@ -43,7 +43,7 @@ def tiny_crnn_config() -> ExperimentConfig:
 def test_short_training_run_beats_an_untrained_model(tmp_path) -> None:
     from edgeseq.data import build_datasets
     from edgeseq.nn import build_model
-    from edgeseq.train import evaluate, train
+    from edgeseq.training import evaluate, train
 
     cfg = tiny_crnn_config()
     splits = build_datasets(cfg)

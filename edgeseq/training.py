@@ -548,6 +548,8 @@ def evaluate_checkpoint(path: str | Path, split: str = "test", batch_size: int =
     """Evaluate a checkpoint on a split of the data its config names (``train``, ``val`` or ``test``)."""
     if split not in ("train", "val", "test"):
         raise InputError(f"split: got {split!r}; expected one of train, val, test")
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise InputError(f"batch_size: got {batch_size!r}; expected a positive integer")
     model, ckpt = model_from_checkpoint(path)
     cfg = config_from_dict(ckpt["config"])
     splits = build_datasets(cfg)

@@ -80,7 +80,7 @@ class OptimizeConfig:
     fp16_op_block_list: list[str] | None = None  # op types kept float32 (None: onnxruntime's default list)
     ort_source: str = "fp32"  # the variant converted to the .ort format
     ort_target_platform: str | None = None  # "arm" | "amd64" | None (the conversion tool's default)
-    threads: int = 0  # intra-op threads for measuring; 0: os.cpu_count()
+    threads: int = 0  # intra-op threads for measuring; 0: the physical cores
     latency_runs: int = DEFAULT_LATENCY_RUNS  # batch-1 runs per variant (median reported); 0 skips latency
     eval_batch: int = 32  # batch size when running the evaluation samples
     max_eval_samples: int = 2000  # cap on held-out samples for the gate
@@ -523,7 +523,7 @@ def _environment(threads: int) -> dict[str, Any]:
 
 def _manifest(row: VariantResult, source: Path, source_sha: str, cpu: CpuFeatures) -> dict[str, Any]:
     return {
-        "kind": "edgeseq.optimize.variant",
+        "kind": "edgeseq.optimization.variant",
         "variant": row.name,
         "precision": row.precision,
         "file": Path(row.path).name if row.path else None,
@@ -713,6 +713,7 @@ def optimize(
     import onnx
 
     from edgeseq.passes.graphopt import GRAPH_LEVELS
+    from edgeseq.runtime.session import physical_cores
 
     config = config or OptimizeConfig()
     model = Path(model)
@@ -730,7 +731,7 @@ def optimize(
     input_name = proto.graph.input[0].name
     cpu = cpu or detect_cpu_features()
     int8 = _resolve_int8(config, cpu)
-    threads = config.threads or os.cpu_count() or 1
+    threads = config.threads or physical_cores()  # never more threads than cores (ONNX-TRAPS #15)
     providers, notes = _providers(config.target)
     if evaluation is None:
         evaluation = _random_samples(proto, RANDOM_EVAL_SAMPLES, config.seed, metadata)
