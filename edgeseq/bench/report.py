@@ -283,28 +283,3 @@ def write_reports(
 
         written.update(write_plots(result, out, stem=stem))
     return written
-
-
-def summary_table(result: BenchResult) -> str:
-    """The short table ``edgeseq pipeline`` ends with: variant, backend, precision, size, accuracy, p50, p99, images/s."""
-    header = ["variant", "backend", "precision", "size MB", "accuracy", "p50 ms", "p99 ms", "images/s"]
-    cells = []
-    for row in result.rows:
-        if row.skipped:
-            continue
-        cells.append(
-            [
-                _label(row),
-                row.backend,
-                row.precision,
-                _fmt(row.model_size_mb, 2),
-                _fmt(row.accuracy, 2),
-                _fmt(row.p50_ms),
-                _fmt(row.p99_ms),
-                _fmt(row.images_per_s, 1),
-            ]
-        )
-    widths = [max(len(h), *(len(c[i]) for c in cells)) if cells else len(h) for i, h in enumerate(header)]
-    lines = ["  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True))]
-    lines += ["  ".join(v.ljust(w) for v, w in zip(c, widths, strict=True)).rstrip() for c in cells]
-    return "\n".join(lines)

@@ -131,7 +131,14 @@ def run(args: argparse.Namespace) -> int:
         return _compare(args)
     if first == "suite":
         return _suite(args)
-    for name, value in (("--tolerance", args.tolerance), ("--only", args.only), ("--work-dir", args.work_dir)):
+    misplaced = (
+        ("--tolerance", args.tolerance),
+        ("--only", args.only),
+        ("--work-dir", args.work_dir),
+        ("--allow-missing", args.allow_missing or None),
+        ("--normalize", args.normalize or None),
+    )
+    for name, value in misplaced:
         if value is not None:
             raise ConfigError(f"{name} applies to `bench compare` / `bench suite`; got it with models to measure")
     return _measure(args)

@@ -129,26 +129,6 @@ def test_parse_profile_drops_cold_runs_and_averages():
     assert parse_profile(events, skip_runs=1) == {"cnn": pytest.approx(4.0), "rnn": pytest.approx(1.0)}
 
 
-def test_summary_table_for_the_pipeline(result):
-    from edgeseq.bench.report import summary_table
-
-    lines = summary_table(result).splitlines()
-    assert lines[0].split() == [
-        "variant",
-        "backend",
-        "precision",
-        "size",
-        "MB",
-        "accuracy",
-        "p50",
-        "ms",
-        "p99",
-        "ms",
-        "images/s",
-    ]
-    assert len(lines) == 1 + sum(1 for r in result.rows if not r.skipped)
-
-
 def test_seqlen_plot_for_a_height_sweep_without_timesteps(tmp_path):
     # a rows-sequencer classifier: T follows the height, the output (batch, classes) reports no timesteps
     rows = [_row("ort-cpu", "fp32", 1, 224, float(h) / 10, timesteps=None) for h in (64, 128, 224)]
