@@ -20,6 +20,7 @@ ONNX-TRAPS #6): at least ``max(2, step + 1)`` feature rows/columns.
 
 from __future__ import annotations
 
+import abc
 import math
 
 import torch
@@ -28,7 +29,7 @@ from torch import nn
 from edgeseq.registry import Registry
 
 
-class Sequencer(nn.Module):
+class Sequencer(nn.Module, abc.ABC):
     """Base class: ``step`` and which input image axis (if any) the sequence follows.
 
     Attributes:
@@ -49,13 +50,13 @@ class Sequencer(nn.Module):
             raise ConfigError(f"model.step: got {step!r}; expected a positive integer")
         self.step = step
 
+    @abc.abstractmethod
     def sequence_shape(self, channels: int, h: int, w: int) -> tuple[int, int]:
         """(T, D) for a (channels, h, w) feature map."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def axis_length(self, channels: int, h: int, w: int) -> int:
         """Length of the feature-map axis the sequence is taken from (before ``step``)."""
-        raise NotImplementedError
 
     def extra_repr(self) -> str:
         return f"step={self.step}"
