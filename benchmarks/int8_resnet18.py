@@ -60,6 +60,7 @@ def digits_224(cfg: object, count: int, offset: int) -> list[np.ndarray]:
 def build_variants(fp32: Path, out: Path, calib: list[np.ndarray]) -> dict[str, Path]:
     """Every candidate, built with edgeseq.passes (onnxruntime's tools)."""
     from edgeseq.passes.calibration import SampleReader, SampleSet
+    from edgeseq.passes.conv_weights import shift_conv_weight_zero_points
     from edgeseq.passes.graphopt import optimize_graph
     from edgeseq.passes.int8_dynamic import quantize_dynamic_ops
     from edgeseq.passes.int8_static import (
@@ -86,9 +87,15 @@ def build_variants(fp32: Path, out: Path, calib: list[np.ndarray]) -> dict[str, 
     # ~1.0x FP32), per-tensor weights (no faster than per-channel, less accurate), and keeping the
     # 7x7 stem conv in float (its uint8 im2col is ~2x its FP32 kernel, yet the float island between
     # QDQ layouts made the whole model slower: 0.47-0.52x FP32).
-    paths["static"] = static("static")
+    # "symmetric": zero-point-0 weights as quantize_static writes them (onnxruntime's VNNI conv kernel);
+    # "gemm": the same weights at zero point -1 (bit-identical results, onnxruntime's U8S8 GEMM: AMX where present)
+    paths["static (symmetric)"] = static("static")
     conv_only = static("mixed-static", op_types=static_op_types(exclude=dyn))
-    paths["mixed"] = quantize_dynamic_ops(conv_only, out / "mixed.onnx", dyn)
+    paths["mixed (symmetric)"] = quantize_dynamic_ops(conv_only, out / "mixed.onnx", dyn)
+    shift_conv_weight_zero_points(paths["static (symmetric)"], out / "static-gemm.onnx")
+    paths["static (gemm)"] = out / "static-gemm.onnx"
+    shift_conv_weight_zero_points(conv_only, out / "mixed-static-gemm.onnx")
+    paths["mixed (gemm)"] = quantize_dynamic_ops(out / "mixed-static-gemm.onnx", out / "mixed-gemm.onnx", dyn)
     return paths
 
 
@@ -97,9 +104,11 @@ def interleaved_latency(
 ) -> dict[str, list[int]]:
     """Per-variant lists of batch-1 run times (ns), measured in interleaved, shuffled rounds."""
     from edgeseq.accuracy import interleaved_latency_ns, make_session
+    from edgeseq.bench.interleave import SPIN_SETTLE_S
 
     sessions = {name: make_session(p, "ORT_ENABLE_ALL", threads, spinning=spinning) for name, p in paths.items()}
-    return interleaved_latency_ns(sessions, sample, runs=rounds * per_round, rounds=rounds)
+    pause = SPIN_SETTLE_S if spinning else 0.0  # spinning threads of one session would take the next one's cores
+    return interleaved_latency_ns(sessions, sample, runs=rounds * per_round, rounds=rounds, pause_s=pause)
 
 
 def agreement(paths: dict[str, Path], evals: list[np.ndarray]) -> dict[str, tuple[float, float]]:

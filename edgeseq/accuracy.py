@@ -136,6 +136,7 @@ def interleaved_latency_ns(
     runs: int = DEFAULT_LATENCY_RUNS,
     rounds: int | None = None,
     seed: int = 0,
+    pause_s: float = 0.0,
 ) -> dict[str, list[int]]:
     """Batch-1 run times (ns) of several sessions, measured side by side in interleaved rounds.
 
@@ -149,6 +150,8 @@ def interleaved_latency_ns(
         runs: timed calls per session in all (at least this many).
         rounds: how many rounds to split them into (default: about 4 calls per round).
         seed: seed of the visiting order.
+        pause_s: sleep after each session's slice; give spinning sessions
+            ``edgeseq.bench.interleave.SPIN_SETTLE_S`` so their threads go quiet before the next one runs.
     """
     import random
     import time
@@ -169,10 +172,13 @@ def interleaved_latency_ns(
         rng.shuffle(order)
         for name in order:
             session, feed = sessions[name], feeds[name]
+            session.run(None, feed)  # untimed: wakes threads that slept while the others ran
             for _ in range(per_round):
                 t0 = clock()
                 session.run(None, feed)
                 times[name].append(clock() - t0)
+            if pause_s > 0:
+                time.sleep(pause_s)
     return times
 
 

@@ -31,7 +31,13 @@ from edgeseq.config import _choice, from_dict
 from edgeseq.errors import ConfigError, EdgeseqError, InputError, ModelFileError
 from edgeseq.fileio import ensure_writable_dir, sha256_file, write_bytes_atomic, write_json_atomic, write_text_atomic
 from edgeseq.passes.calibration import SampleSet
-from edgeseq.passes.cpuinfo import CpuFeatures, Int8Choice, choose_int8_settings, detect_cpu_features
+from edgeseq.passes.cpuinfo import (
+    CpuFeatures,
+    Int8Choice,
+    choose_conv_kernel,
+    choose_int8_settings,
+    detect_cpu_features,
+)
 from edgeseq.passes.sandbox import SessionCheck, check_session
 
 VARIANTS = ("fp32", "ort-opt", "int8-static", "int8-dynamic", "int8-mixed", "fp16", "ort")
@@ -48,6 +54,7 @@ TARGETS = ("cpu", "cuda", "mobile")
 GRAPH_LEVEL_NAMES = ("basic", "extended", "all")
 SESSION_LEVELS = ("disable", "basic", "extended", "all")
 QUANT_TYPE_CHOICES = ("auto", "quint8", "qint8")
+CONV_KERNEL_CHOICES = ("auto", "gemm", "symmetric")
 CALIBRATION_CHOICES = ("minmax", "entropy", "percentile")
 REPORT_JSON = "optimize_report.json"
 REPORT_MD = "optimize_report.md"
@@ -69,6 +76,7 @@ class OptimizeConfig:
     activation_type: str = "auto"  # auto | quint8 | qint8 ("auto": picked for the CPU, see passes.cpuinfo)
     weight_type: str = "auto"  # auto | quint8 | qint8
     reduce_range: bool | str = "auto"  # true | false | "auto" (7-bit weights only on x86 without VNNI)
+    conv_kernel: str = "auto"  # auto | gemm | symmetric: which onnxruntime INT8 conv kernel (see passes.conv_weights)
     exclude_first_conv: bool = False  # keep the first convolution in float (it sees raw pixels)
     nodes_to_exclude: list[str] = field(default_factory=list)  # node names kept in float by static quantization
     dynamic_op_types: list[str] = field(default_factory=lambda: ["LSTM", "MatMul", "Gemm"])
@@ -98,6 +106,7 @@ class OptimizeConfig:
         _choice("optimize.calibration_method", self.calibration_method, CALIBRATION_CHOICES)
         _choice("optimize.activation_type", self.activation_type, QUANT_TYPE_CHOICES)
         _choice("optimize.weight_type", self.weight_type, QUANT_TYPE_CHOICES)
+        _choice("optimize.conv_kernel", self.conv_kernel, CONV_KERNEL_CHOICES)
         if not isinstance(self.reduce_range, bool) and self.reduce_range != "auto":
             raise ConfigError(f'optimize.reduce_range: got {self.reduce_range!r}; expected true, false or "auto"')
         _choice("optimize.graph_level", self.graph_level, GRAPH_LEVEL_NAMES)
@@ -344,8 +353,10 @@ def _build_int8_static(ctx: _Context, dst: Path) -> dict[str, Any]:
 
     samples = _need_calibration(ctx)
     settings = _static_settings(ctx, None)
-    quantize_static_qdq(ctx.preprocessed(), dst, SampleReader(samples, ctx.input_name), settings)
-    return {**settings.to_json(), "calibration_samples": len(samples)}
+    qdq = ctx.work / "static-qdq.onnx"
+    quantize_static_qdq(ctx.preprocessed(), qdq, SampleReader(samples, ctx.input_name), settings)
+    shifted = _apply_conv_kernel(ctx, qdq, dst)
+    return {**settings.to_json(), **shifted, "calibration_samples": len(samples)}
 
 
 def _build_int8_dynamic(ctx: _Context, dst: Path) -> dict[str, Any]:
@@ -369,10 +380,31 @@ def _build_int8_mixed(ctx: _Context, dst: Path) -> dict[str, Any]:
     settings = _static_settings(ctx, static_op_types(exclude=ops))
     static_tmp = ctx.work / "mixed-static.onnx"
     quantize_static_qdq(ctx.preprocessed(), static_tmp, SampleReader(samples, ctx.input_name), settings)
+    shifted = _apply_conv_kernel(ctx, static_tmp, ctx.work / "mixed-static-kernel.onnx")
     quantize_dynamic_ops(
-        static_tmp, dst, ops, per_channel=False, reduce_range=ctx.int8.reduce_range, weight_type="QInt8"
+        ctx.work / "mixed-static-kernel.onnx",
+        dst,
+        ops,
+        per_channel=False,
+        reduce_range=ctx.int8.reduce_range,
+        weight_type="QInt8",
     )
-    return {"static": settings.to_json(), "dynamic_op_types": list(ops), "calibration_samples": len(samples)}
+    return {
+        "static": settings.to_json(),
+        **shifted,
+        "dynamic_op_types": list(ops),
+        "calibration_samples": len(samples),
+    }
+
+
+def _apply_conv_kernel(ctx: _Context, src: Path, dst: Path) -> dict[str, Any]:
+    """Copy ``src`` to ``dst``, moving Conv weights to zero point -1 when the GEMM conv kernel was chosen."""
+    if ctx.int8.conv_kernel != "gemm":
+        write_bytes_atomic(dst, src.read_bytes())
+        return {"conv_kernel": "symmetric", "conv_weights_shifted": 0}
+    from edgeseq.passes.conv_weights import shift_conv_weight_zero_points
+
+    return {"conv_kernel": "gemm", "conv_weights_shifted": shift_conv_weight_zero_points(src, dst)}
 
 
 def _build_fp16(ctx: _Context, dst: Path) -> dict[str, Any]:
@@ -413,9 +445,15 @@ def _resolve_int8(config: OptimizeConfig, cpu: CpuFeatures) -> Int8Choice:
     activation = auto.activation_type if config.activation_type == "auto" else names[config.activation_type]
     weight = auto.weight_type if config.weight_type == "auto" else names[config.weight_type]
     reduce_range = auto.reduce_range if config.reduce_range == "auto" else bool(config.reduce_range)
-    user_set = [k for k in ("activation_type", "weight_type", "reduce_range") if getattr(config, k) != "auto"]
+    if config.conv_kernel == "auto":
+        conv_kernel = choose_conv_kernel(cpu, activation, weight)
+    else:
+        conv_kernel = config.conv_kernel
+    user_set = [
+        k for k in ("activation_type", "weight_type", "reduce_range", "conv_kernel") if getattr(config, k) != "auto"
+    ]
     reason = auto.reason + (f"; set by the profile: {', '.join(user_set)}" if user_set else "")
-    return Int8Choice(activation, weight, reduce_range, reason)
+    return Int8Choice(activation, weight, reduce_range, reason, conv_kernel)
 
 
 def _read_metadata(model: Any):

@@ -16,12 +16,18 @@ import random
 import subprocess
 import sys
 import tempfile
+import time
 from dataclasses import asdict
 from typing import Any
 
 from edgeseq.bench.backends import WORKER_TIMEOUT_MARGIN_S, MeasureSpec, worker_env
 from edgeseq.bench.timing import TimingStats
 from edgeseq.errors import EdgeseqError
+
+# onnxruntime's intra-op threads keep spinning for about 30 ms after a run when spinning is allowed
+# (measured here: 30 ms of CPU in the 30 ms after the last call, then none). A row that spins is given
+# this long to go quiet before the next row's slice, or its spinning threads would take the next row's cores.
+SPIN_SETTLE_S = 0.05
 
 
 class _Worker:
@@ -106,13 +112,18 @@ class _Worker:
         self._stderr.close()
 
 
+def _let_spinning_threads_settle() -> None:
+    time.sleep(SPIN_SETTLE_S)
+
+
 def measure_interleaved(
     specs: list[MeasureSpec], *, rounds: int, seed: int = 0, python: str | None = None
 ) -> list[dict[str, Any]]:
     """Measure ``specs`` in ``rounds`` interleaved rounds; returns one result dict per spec, in order.
 
     Each round gives every row ``min_time_s / rounds`` seconds and ``ceil(min_runs / rounds)``
-    calls, in a random order drawn from ``seed``. Workers start one at a time (session creation
+    calls, in a random order drawn from ``seed``; after a spinning row's slice the next waits
+    :data:`SPIN_SETTLE_S`. Workers start one at a time (session creation
     and the cold run are timed without a neighbour competing) and stay alive until the end. A
     worker that dies becomes a ``{"skipped": "failed: ..."}`` row; the others carry on.
     """
@@ -128,6 +139,8 @@ def measure_interleaved(
             rng.shuffle(order)
             for w in order:
                 w.guarded(w.run, w.spec.min_time_s / rounds, math.ceil(w.spec.min_runs / rounds))
+                if w.spec.spinning:
+                    _let_spinning_threads_settle()
         results = []
         for w in workers:
             row = w.guarded(w.finish) if w.skipped is None else None

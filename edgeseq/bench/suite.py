@@ -16,6 +16,7 @@ Suite file::
     threads = [2]            # omit: the physical cores
     min_time_s = 2.0
     rounds = 10              # interleave the rows (see edgeseq.bench.interleave)
+    spinning = false         # onnxruntime intra-op spin-waiting (its own default is on; recorded per row)
 
     [[model]]
     name = "resnet18-rows-lstm"
@@ -74,6 +75,7 @@ class Suite:
     min_time_s: float
     models: list[SuiteModel]
     rounds: int = 1
+    spinning: bool = False
     name: str = "edgeseq benchmark suite"
     base_dir: str = "."
 
@@ -103,6 +105,8 @@ def load_suite(path: str | Path) -> Suite:
     extra = set(table) - set(_SUITE_DEFAULTS)
     if extra:
         raise ConfigError(f"{path}: [suite] unknown keys {sorted(extra)}; expected {sorted(_SUITE_DEFAULTS)}")
+    if not isinstance(suite.spinning, bool):
+        raise ConfigError(f"{path}: [suite] spinning: got {suite.spinning!r}; expected true or false")
     BenchOptions(backends=suite.backends, batches=suite.batches, threads=suite.threads)  # validates
     return suite
 
@@ -114,6 +118,7 @@ _SUITE_DEFAULTS: dict[str, Any] = {
     "threads": None,
     "min_time_s": 2.0,
     "rounds": 1,
+    "spinning": False,
 }
 
 
@@ -270,6 +275,7 @@ def run_suite(
             max_time_s=max(30.0, (min_time_s or suite.min_time_s) * 3),
             isolate=isolate,
             rounds=(rounds or suite.rounds) if isolate else 1,
+            spinning=suite.spinning,
         )
         if wait_idle_s > 0:
             load = wait_until_idle(wait_idle_s, log=log)

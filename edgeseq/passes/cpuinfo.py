@@ -96,16 +96,34 @@ class Int8Choice:
     weight_type: str
     reduce_range: bool
     reason: str
+    # "gemm": symmetric Conv weights re-expressed with zero point -1 so onnxruntime uses its U8S8 GEMM
+    # (AMX where present; see passes.conv_weights); "symmetric": left at zero point 0 (its VNNI conv kernel)
+    conv_kernel: str = "symmetric"
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-able dict."""
         return asdict(self)
 
 
+def choose_conv_kernel(features: CpuFeatures, activation_type: str, weight_type: str) -> str:
+    """``"gemm"`` where onnxruntime's U8S8 GEMM beats its symmetric conv kernel (AMX, u8 activations, s8 weights)."""
+    if features.is_x86 and features.amx_int8 and activation_type == "QUInt8" and weight_type == "QInt8":
+        return "gemm"
+    return "symmetric"
+
+
 def choose_int8_settings(features: CpuFeatures) -> Int8Choice:
     """onnxruntime's recommended INT8 settings for ``features`` (see ``quantize_static``'s docstring)."""
     if features.is_arm:
         return Int8Choice("QInt8", "QInt8", False, "ARM: symmetric int8 activations and weights")
+    if features.amx_int8:
+        return Int8Choice(
+            "QUInt8",
+            "QInt8",
+            False,
+            "x86 with AMX: full-range weights; Conv weights at zero point -1 so onnxruntime's AMX U8S8 GEMM runs them",
+            conv_kernel="gemm",
+        )
     if features.vnni:
         return Int8Choice("QUInt8", "QInt8", False, "x86 with VNNI/AMX: no 7-bit weight range needed")
     return Int8Choice("QUInt8", "QInt8", True, "x86 without VNNI: 7-bit weights avoid u8*s8 16-bit saturation")

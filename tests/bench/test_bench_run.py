@@ -166,6 +166,21 @@ def test_interleaved_rounds_give_every_row_its_share(tiny_onnx):
         BenchOptions(rounds=2, isolate=False)
 
 
+@pytest.mark.parametrize("spinning", [False, True])
+def test_a_spinning_row_gets_quiet_time_before_the_next(tiny_onnx, monkeypatch, spinning):
+    # onnxruntime's threads spin ~30 ms after a run: without a pause they take the next row's cores
+    from edgeseq.bench import interleave
+
+    pauses = []
+    monkeypatch.setattr(interleave, "_let_spinning_threads_settle", lambda: pauses.append(1))
+    options = BenchOptions(
+        backends=["ort-cpu"], threads=[1], widths=[16, 32], rounds=3, spinning=spinning, profile=False, **QUICK
+    )
+    rows = bench([tiny_onnx], options=options).rows
+    assert all(row.skipped is None and row.spinning is spinning for row in rows)
+    assert len(pauses) == (6 if spinning else 0)  # 2 rows x 3 rounds
+
+
 def test_worker_peak_rss_is_not_the_parents(tiny_onnx):
     # ru_maxrss survives fork+exec on Linux: a large parent made every worker report the parent's peak
     import numpy as np

@@ -16,6 +16,7 @@ def test_the_repository_suite_loads():
     r18 = suite.models[0]
     assert {"fp32", "int8-static"} <= set(r18.variants) and "int8-static" in r18.openvino_variants
     assert {"torch", "ort-cpu", "openvino", "openvino-f32"} <= set(suite.backends)
+    assert suite.spinning is True  # onnxruntime's default, as the other backends' thread pools run by default
 
 
 @pytest.mark.parametrize(
@@ -27,6 +28,7 @@ def test_the_repository_suite_loads():
         ('[[model]]\nname = "a"\nrecipe = "r.toml"\nvariants = ["int8-static"]\n', "fp32"),
         ('[[model]]\nname = "a"\nrecipe = "r.toml"\nopenvino_variants = ["int8-static"]\n', "not in variants"),
         ('[[model]]\nname = "a"\nrecipe = "r.toml"\ncolour = 1\n', "unknown key"),
+        ('[suite]\nspinning = "yes"\n[[model]]\nname = "a"\nrecipe = "r.toml"\n', "spinning"),
     ],
 )
 def test_bad_suite_files(tmp_path, text, match):
