@@ -39,6 +39,7 @@ from edgeseq.passes.cpuinfo import (
     detect_cpu_features,
 )
 from edgeseq.passes.sandbox import SessionCheck, check_session
+from edgeseq.runtime.metadata import metadata_of
 
 VARIANTS = ("fp32", "ort-opt", "int8-static", "int8-dynamic", "int8-mixed", "fp16", "ort")
 PRECISIONS = {
@@ -456,16 +457,6 @@ def _resolve_int8(config: OptimizeConfig, cpu: CpuFeatures) -> Int8Choice:
     return Int8Choice(activation, weight, reduce_range, reason, conv_kernel)
 
 
-def _read_metadata(model: Any):
-    from edgeseq.runtime.metadata import ModelMetadata
-
-    props = {p.key: p.value for p in model.metadata_props}
-    try:
-        return ModelMetadata.from_props(props)
-    except ModelFileError:
-        return None  # a plain ONNX model: classification by argmax, no labels
-
-
 def _copy_metadata(src_props: dict[str, str], dst: Path, variant: dict[str, Any]) -> None:
     """Put the source model's edgeseq metadata (and which variant this is) into ``dst`` if a pass dropped it."""
     import json
@@ -764,7 +755,7 @@ def optimize(
     out = ensure_writable_dir(out_dir)
     if out.resolve() == model.resolve().parent and model.name in {f"{v}.onnx" for v in VARIANTS}:
         raise InputError(f"output folder {str(out)!r} would overwrite the input {model.name}; choose another -o")
-    metadata = _read_metadata(proto)
+    metadata = metadata_of(proto)
     src_props = {p.key: p.value for p in proto.metadata_props}
     input_name = proto.graph.input[0].name
     cpu = cpu or detect_cpu_features()
@@ -885,7 +876,7 @@ def load_samples(
         if eval_dir is not None:
             raise InputError("an evaluation folder needs a calibration folder too (--calibration DATA)")
         return None, None
-    metadata = _read_metadata(onnx.load(str(model), load_external_data=False))
+    metadata = metadata_of(onnx.load(str(model), load_external_data=False))
     if metadata is None:
         raise InputError(f"{model}: no edgeseq metadata (task, preprocessing); pass preprocessed arrays from Python")
     if checkpoint is not None:

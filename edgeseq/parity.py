@@ -185,15 +185,9 @@ def _jsonable(obj: Any) -> Any:
 
 def greedy_decode(indices: np.ndarray, blank: int = 0) -> list[tuple[int, ...]]:
     """CTC greedy decoding of argmax indices (B, T): collapse repeats, drop blanks."""
-    sequences = []
-    for row in indices:
-        seq, prev = [], None
-        for k in row.tolist():
-            if k != prev and k != blank:
-                seq.append(k)
-            prev = k
-        sequences.append(tuple(seq))
-    return sequences
+    from edgeseq.runtime.decode import ctc_collapse
+
+    return [ctc_collapse(row.tolist(), blank) for row in indices]
 
 
 def compare_output(
@@ -277,17 +271,13 @@ def _metadata(onnx_path: Path) -> Any:
     import onnx
 
     from edgeseq.errors import ModelFileError
-    from edgeseq.runtime.metadata import ModelMetadata
+    from edgeseq.runtime.metadata import metadata_of
 
     try:
         model = onnx.load(str(onnx_path), load_external_data=False)
     except Exception as exc:  # protobuf decode errors have no common base class
         raise ModelFileError(f"cannot read ONNX model {str(onnx_path)!r}: {str(exc).splitlines()[0][:200]}") from None
-    props = {p.key: p.value for p in model.metadata_props}
-    try:
-        return ModelMetadata.from_props(props)
-    except ModelFileError:
-        return None
+    return metadata_of(model)
 
 
 def _forward_ok(model: Any, shape: tuple[int, ...]) -> bool:
@@ -439,6 +429,8 @@ def check_parity(
         raise InputError(f"ONNX model {str(onnx_path)!r} not found")
     if any(isinstance(b, bool) or not isinstance(b, int) or b < 1 for b in batch_sizes):
         raise InputError(f"batch_sizes: got {list(batch_sizes)!r}; expected positive integers")
+    if sizes is not None and any(isinstance(s, bool) or not isinstance(s, int) or s < 1 for s in sizes):
+        raise InputError(f"sizes: got {list(sizes)!r}; expected positive integers")
     options = ort.SessionOptions()
     options.log_severity_level = 3  # shape-mismatch warnings would duplicate our own report
     try:
@@ -499,9 +491,16 @@ def check_parity(
     for axis in (2, 3):
         if axis not in graph_in.dynamic:
             continue
-        axis_sizes = (
-            list(sizes) if sizes is not None else default_sizes(base[axis - 1], smallest_size(model, base, axis))
-        )
+        smallest = smallest_size(model, base, axis)
+        if sizes is not None:
+            too_small = [s for s in sizes if s < smallest]
+            if too_small:
+                name = "height" if axis == 2 else "width"
+                raise InputError(
+                    f"sizes: got {too_small} for the dynamic {name}; expected sizes >= {smallest}, "
+                    "the smallest this model accepts"
+                )
+        axis_sizes = list(sizes) if sizes is not None else default_sizes(base[axis - 1], smallest)
         for s in axis_sizes:
             h, w = (s, base[2]) if axis == 2 else (base[1], s)
             tested_sizes.append([h, w])

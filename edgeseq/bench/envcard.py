@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import platform
-import re
 import shutil
 import subprocess
 import sys
@@ -65,34 +64,22 @@ def parse_cpuinfo(text: str) -> CpuInfo:
     Physical cores are the distinct ``(physical id, core id)`` pairs; without those fields
     (some VMs, ARM) every logical CPU counts as a core.
     """
-    blocks = [b for b in re.split(r"\n\s*\n", text.strip()) if b.strip()]
-    model = ""
+    from edgeseq.passes.cpuinfo import cpu_flags, cpu_model_name, cpuinfo_records
+
+    cpus = [fields for fields in cpuinfo_records(text) if "processor" in fields]
     mhz: float | None = None
-    flags: set[str] = set()
-    cores: set[tuple[str, str]] = set()
-    logical = 0
-    for block in blocks:
-        fields: dict[str, str] = {}
-        for line in block.splitlines():
-            if ":" in line:
-                key, _, value = line.partition(":")
-                fields[key.strip()] = value.strip()
-        if "processor" not in fields:
+    for fields in cpus:
+        try:
+            mhz = float(fields["cpu mhz"])
+            break
+        except (KeyError, ValueError):
             continue
-        logical += 1
-        model = model or fields.get("model name") or fields.get("Model") or fields.get("cpu model", "")
-        if mhz is None and "cpu MHz" in fields:
-            try:
-                mhz = float(fields["cpu MHz"])
-            except ValueError:
-                mhz = None
-        flags.update((fields.get("flags") or fields.get("Features") or "").split())
-        if "physical id" in fields and "core id" in fields:
-            cores.add((fields["physical id"], fields["core id"]))
+    cores = {(f["physical id"], f["core id"]) for f in cpus if "physical id" in f and "core id" in f}
+    flags = cpu_flags(cpus)
     return CpuInfo(
-        model=model or platform.processor(),
-        logical_cpus=logical,
-        physical_cores=len(cores) if cores else logical,
+        model=cpu_model_name(cpus) or platform.processor(),
+        logical_cpus=len(cpus),
+        physical_cores=len(cores) if cores else len(cpus),
         mhz=mhz,
         flags=[name for flag, name in ISA_FLAGS.items() if flag in flags],
     )

@@ -9,6 +9,7 @@ The choices follow onnxruntime's own guidance in ``quantize_static``'s docstring
 from __future__ import annotations
 
 import platform
+import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -50,6 +51,42 @@ class CpuFeatures:
         return {**asdict(self), "vnni": self.vnni}
 
 
+def cpuinfo_records(text: str) -> list[dict[str, str]]:
+    """The blank-line separated blocks of ``/proc/cpuinfo`` as ``{lower-cased key: value}`` dicts.
+
+    x86 writes one block per logical CPU (``processor``, ``model name``, ``flags``, ...); ARM writes
+    per-CPU blocks with ``Features`` and a trailing block with ``Hardware``. The one parser of that
+    file in edgeseq (the INT8 choices here, the benchmark's environment card in ``bench.envcard``).
+    """
+    records = []
+    for block in re.split(r"\n\s*\n", text.strip()):
+        fields: dict[str, str] = {}
+        for line in block.splitlines():
+            key, sep, value = line.partition(":")
+            if sep:
+                fields.setdefault(key.strip().lower(), value.strip())
+        if fields:
+            records.append(fields)
+    return records
+
+
+def cpu_flags(records: list[dict[str, str]]) -> set[str]:
+    """Every ISA flag any CPU lists (x86 ``flags``, ARM ``Features``)."""
+    flags: set[str] = set()
+    for fields in records:
+        flags.update((fields.get("flags") or fields.get("features") or "").split())
+    return flags
+
+
+def cpu_model_name(records: list[dict[str, str]]) -> str:
+    """The first model name found (x86 ``model name``, some ARM kernels ``model``/``cpu model``/``Hardware``)."""
+    for key in ("model name", "cpu model", "model", "hardware"):
+        for fields in records:
+            if fields.get(key):
+                return fields[key]
+    return ""
+
+
 def parse_cpuinfo(text: str, arch: str | None = None) -> CpuFeatures:
     """Parse the text of ``/proc/cpuinfo``.
 
@@ -57,20 +94,11 @@ def parse_cpuinfo(text: str, arch: str | None = None) -> CpuFeatures:
         text: the file's contents (x86 lists ``flags``, ARM lists ``Features``).
         arch: the machine name; defaults to ``platform.machine()``.
     """
-    flags: set[str] = set()
-    model_name = ""
-    for line in text.splitlines():
-        key, sep, value = line.partition(":")
-        if not sep:
-            continue
-        key = key.strip().lower()
-        if key in ("flags", "features"):
-            flags.update(value.split())
-        elif key in ("model name", "cpu model", "hardware") and not model_name:
-            model_name = value.strip()
+    records = cpuinfo_records(text)
+    flags = cpu_flags(records)
     return CpuFeatures(
         arch=arch or platform.machine() or "unknown",
-        model_name=model_name,
+        model_name=cpu_model_name(records),
         avx2="avx2" in flags,
         avx512_vnni="avx512_vnni" in flags,
         avx_vnni="avx_vnni" in flags,

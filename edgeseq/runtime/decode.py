@@ -54,6 +54,17 @@ def _class_to_char(alphabet: str, blank: int) -> list[str]:
     return chars[:blank] + [""] + chars[blank:]
 
 
+def ctc_collapse(path: Sequence[int], blank: int = 0) -> tuple[int, ...]:
+    """A best path of class indices to its label sequence: collapse repeats, then drop blanks."""
+    out: list[int] = []
+    previous = None
+    for cls in path:
+        if cls != previous and cls != blank:
+            out.append(cls)
+        previous = cls
+    return tuple(out)
+
+
 def ctc_greedy(logits: np.ndarray, alphabet: str, blank: int = 0) -> tuple[str, list[float]]:
     """Best-path CTC decoding: argmax per frame, collapse repeats, drop blanks.
 

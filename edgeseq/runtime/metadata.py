@@ -103,3 +103,17 @@ class ModelMetadata:
             return cls(**kwargs)
         except TypeError as exc:
             raise ModelFileError(f"edgeseq metadata is malformed: {exc}") from None
+
+
+def metadata_of(model: Any) -> ModelMetadata | None:
+    """The edgeseq metadata of a loaded ``onnx.ModelProto``, or None for a plain ONNX model.
+
+    Tools that also accept models exported elsewhere (validate, optimize) treat those as
+    classification by argmax without labels; a model whose edgeseq metadata is malformed is treated
+    the same way here (the Predictor, which needs the metadata, reports the problem instead).
+    """
+    props = {p.key: p.value for p in model.metadata_props}
+    try:
+        return ModelMetadata.from_props(props)
+    except ModelFileError:
+        return None

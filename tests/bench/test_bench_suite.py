@@ -104,3 +104,35 @@ def test_suite_end_to_end_with_a_tiny_recipe(tmp_path, capsys):
     assert result.targets and "tiny batch 1, 1 threads" in result.targets[0]
     assert any("random weights" in n for n in result.notes)
     assert "Targets" in capsys.readouterr().out
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kernel", ["gemm", "symmetric"])
+def test_openvino_int8_rows_also_get_the_symmetric_encoding(tmp_path, monkeypatch, kernel):
+    """Where the optimizer picks the GEMM conv kernel (AMX), OpenVINO's INT8 rows also read a zero-point-0 file."""
+    pytest.importorskip("torch")
+    import numpy as np
+    import onnx
+    from onnx import numpy_helper
+
+    from edgeseq.bench import suite as suite_mod
+    from edgeseq.bench.suite import SYMMETRIC_SUFFIX, SuiteModel, prepare_model
+    from edgeseq.passes.conv_weights import conv_weight_dequantizers
+
+    monkeypatch.setattr(suite_mod, "_default_conv_kernel", lambda: kernel)
+    (tmp_path / "tiny.toml").write_text(TINY_RECIPE)
+    model = SuiteModel(
+        name="tiny",
+        recipe=str(tmp_path / "tiny.toml"),
+        variants=["fp32", "int8-static"],
+        openvino_variants=["fp32", "int8-static"],
+    )
+    files = prepare_model(model, tmp_path / "work", log=lambda *_: None)
+    name = "int8-static" + SYMMETRIC_SUFFIX
+    if kernel == "symmetric":  # nothing to add: the default file already is the symmetric one
+        assert name not in files
+        return
+    proto = onnx.load(str(files[name]))
+    inits = {i.name: numpy_helper.to_array(i) for i in proto.graph.initializer}
+    zero_points = [inits[n.input[2]] for n in conv_weight_dequantizers(proto)]
+    assert zero_points and all(np.all(zp == 0) for zp in zero_points)

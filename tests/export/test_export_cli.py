@@ -91,6 +91,7 @@ def test_validate_exits_1_on_a_broken_model(exported, tmp_path, capsys, perturb_
         ["export", "{ckpt}", "-o", "{out}", "--opset", "9"],
         ["export", "{ckpt}", "-o", "{tmp}/m.txt"],
         ["export", "{ckpt}", "-o", "{out}", "--profile", "{notonnx}"],
+        ["validate", "{model}", "--checkpoint", "{ckpt}", "--sizes", "2,64"],  # below the smallest legal height
     ],
 )
 def test_bad_inputs_exit_2(exported, tmp_path, capsys, argv):
