@@ -20,6 +20,8 @@ from edgeseq.errors import ConfigError
 INTERPOLATIONS = ("nearest", "bilinear", "bicubic", "lanczos", "box", "hamming")
 COLOR_MODES = ("L", "RGB")
 RESIZE_MODES = ("stretch", "height")  # "height": fixed height, width follows the aspect ratio
+# The names edgeseq.nn registers, repeated so configs validate without importing torch
+# (tests/nn/test_nn_model.py keeps the two in step).
 SEQUENCERS = ("rows", "columns", "channels")
 RNN_KINDS = ("lstm", "gru", "rnn")
 HEADS = ("last", "mean", "attention", "ctc")

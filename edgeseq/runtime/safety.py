@@ -40,7 +40,7 @@ import subprocess
 import sys
 import tempfile
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -664,10 +664,11 @@ def _check_manifest(path: Path, digest: str) -> bool:
 # ---------------------------------------------------------------------------------------------------
 
 # Runs in a fresh interpreter that imports only onnxruntime and numpy. It creates the session with
-# the caller's options, prints CREATED, then feeds zeros of the declared input shapes once (dynamic
-# axes: 1 for the first, 32 for the others, which fits edgeseq's image models) and prints RAN. A
-# Python exception in the probe run is reported but is not a failure: only creating must succeed,
-# and only a crash or a hang is fatal.
+# the caller's options, prints CREATED, then (when asked) feeds zeros once — the given shape for the
+# first input, else the declared shapes with dynamic axes at 1 for the first and 32 for the others,
+# which fits edgeseq's image models — and prints RAN, or PROBE-FAILED with the exception. What a
+# failed run means is the caller's call: untrusted-model probing only needs creation to succeed,
+# the optimizer's variant check needs the run too.
 _CHILD_CODE = r"""
 import json, sys
 import numpy as np
@@ -677,10 +678,13 @@ so = ort.SessionOptions()
 so.graph_optimization_level = getattr(ort.GraphOptimizationLevel, options["level"])
 so.intra_op_num_threads = 1
 so.log_severity_level = 3
+def first_line(exc):
+    text = str(exc).strip()
+    return f"{type(exc).__name__}: {text.splitlines()[0] if text else ''}"[:400]
 try:
     sess = ort.InferenceSession(path, so, providers=options["providers"])
 except Exception as exc:
-    sys.stderr.write(f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"[:400])
+    sys.stderr.write(first_line(exc))
     sys.exit(3)
 print("CREATED", flush=True)
 if options["probe"]:
@@ -688,15 +692,100 @@ if options["probe"]:
              "tensor(uint8)": np.uint8, "tensor(int8)": np.int8, "tensor(int32)": np.int32,
              "tensor(int64)": np.int64, "tensor(bool)": np.bool_}
     feeds = {}
-    for inp in sess.get_inputs():
+    for k, inp in enumerate(sess.get_inputs()):
         shape = [d if isinstance(d, int) and d > 0 else (1 if i == 0 else 32) for i, d in enumerate(inp.shape)]
+        if k == 0 and options.get("shape") is not None:
+            shape = options["shape"]
         feeds[inp.name] = np.zeros(shape, dtype=types.get(inp.type, np.float32))
     try:
         sess.run(None, feeds)
         print("RAN", flush=True)
     except Exception as exc:
-        print("PROBE-FAILED", type(exc).__name__, flush=True)
+        print("PROBE-FAILED", first_line(exc).replace("\n", " "), flush=True)
 """
+
+GRAPH_LEVELS = {
+    "disable": "ORT_DISABLE_ALL",
+    "basic": "ORT_ENABLE_BASIC",
+    "extended": "ORT_ENABLE_EXTENDED",
+    "all": "ORT_ENABLE_ALL",
+}
+
+
+@dataclass(frozen=True)
+class ChildResult:
+    """What happened to a child Python process: exit status and output, or a timeout."""
+
+    returncode: int | None  # None: killed after the timeout
+    stdout: str = ""
+    stderr: str = ""
+
+    @property
+    def timed_out(self) -> bool:
+        """The child was killed after the timeout."""
+        return self.returncode is None
+
+    @property
+    def crashed(self) -> bool:
+        """The child died by a signal (a native crash)."""
+        return self.returncode is not None and self.returncode < 0
+
+    def last_error_line(self) -> str:
+        """The last non-empty stderr line (at most 300 characters), or ``"no message"``."""
+        return (self.stderr.strip().splitlines() or ["no message"])[-1][:300]
+
+
+def run_python_child(code: str, args: Sequence[str], timeout_s: float) -> ChildResult:
+    """Run ``python -c code args...`` in an empty temporary folder; never raises for the child's fate.
+
+    The empty folder keeps a stray ``onnxruntime.py`` or ``numpy.py`` in the caller's current folder
+    from shadowing the real packages (``python -c`` puts the current folder first on ``sys.path``);
+    the environment is kept, since a user-site or PYTHONPATH install may provide onnxruntime.
+    """
+    try:
+        with tempfile.TemporaryDirectory(prefix="edgeseq-probe-") as empty:
+            proc = subprocess.run(
+                [sys.executable, "-c", code, *args],
+                capture_output=True,
+                text=True,
+                timeout=timeout_s,
+                check=False,
+                cwd=empty,
+            )
+    except subprocess.TimeoutExpired:
+        return ChildResult(None)
+    return ChildResult(proc.returncode, proc.stdout, proc.stderr)
+
+
+def open_session_in_child(
+    path: str | os.PathLike,
+    graph_level: str,
+    providers: Sequence[str],
+    *,
+    run_once: bool = True,
+    input_shape: Sequence[int] | None = None,
+    timeout_s: float = DEFAULT_ISOLATION_TIMEOUT_S,
+) -> ChildResult:
+    """Create an onnxruntime session for ``path`` in a child process and (optionally) run it once on zeros.
+
+    Args:
+        path: the model file.
+        graph_level: a ``GraphOptimizationLevel`` member name, e.g. ``"ORT_ENABLE_ALL"``.
+        providers: provider names, in order.
+        run_once: also feed zeros once; stdout then holds ``RAN`` or ``PROBE-FAILED <error>``.
+        input_shape: the first input's shape for that run (default: its declared shape, dynamic axes filled).
+        timeout_s: kill the child after this many seconds.
+
+    Returns:
+        The child's fate; stdout holds ``CREATED`` when the session was created.
+    """
+    options = {
+        "level": graph_level,
+        "providers": list(providers),
+        "probe": bool(run_once),
+        "shape": None if input_shape is None else [int(d) for d in input_shape],
+    }
+    return run_python_child(_CHILD_CODE, [os.path.abspath(path), json.dumps(options)], timeout_s)
 
 
 def describe_returncode(returncode: int) -> str:
@@ -733,38 +822,28 @@ def probe_in_subprocess(
     Raises:
         ModelFileError: the child crashed (naming the signal), hung, or could not create the session.
     """
-    levels = {
-        "disable": "ORT_DISABLE_ALL",
-        "basic": "ORT_ENABLE_BASIC",
-        "extended": "ORT_ENABLE_EXTENDED",
-        "all": "ORT_ENABLE_ALL",
-    }
-    if graph_optimization not in levels:
-        raise ModelFileError(f"graph_optimization: got {graph_optimization!r}; expected one of {', '.join(levels)}")
+    if graph_optimization not in GRAPH_LEVELS:
+        raise ModelFileError(
+            f"graph_optimization: got {graph_optimization!r}; expected one of {', '.join(GRAPH_LEVELS)}"
+        )
     where = str(path)
-    options = {"level": levels[graph_optimization], "providers": list(providers), "probe": bool(run_once)}
-    # The child runs in an empty temporary folder, so a stray onnxruntime.py or numpy.py in the caller's
-    # current folder cannot shadow the real packages (``python -c`` puts the current folder first on
-    # sys.path); the environment is kept, since a user-site or PYTHONPATH install may provide onnxruntime.
-    command = [sys.executable, "-c", _CHILD_CODE, os.path.abspath(path), json.dumps(options)]
-    try:
-        with tempfile.TemporaryDirectory(prefix="edgeseq-probe-") as empty:
-            proc = subprocess.run(command, capture_output=True, text=True, timeout=timeout_s, check=False, cwd=empty)
-    except subprocess.TimeoutExpired:
+    child = open_session_in_child(
+        path, GRAPH_LEVELS[graph_optimization], list(providers), run_once=run_once, timeout_s=timeout_s
+    )
+    if child.timed_out:
         raise ModelFileError(
             f"creating a session for {where!r} did not finish within {timeout_s:g} s in a child process; "
             "expected a model ONNX Runtime can open"
-        ) from None
-    if proc.returncode < 0:
-        stage = "running it once" if "CREATED" in proc.stdout else "creating a session"
+        )
+    if child.crashed:
+        stage = "running it once" if "CREATED" in child.stdout else "creating a session"
         raise ModelFileError(
-            f"ONNX Runtime crashed ({describe_returncode(proc.returncode)}) while {stage} for {where!r} "
+            f"ONNX Runtime crashed ({describe_returncode(child.returncode)}) while {stage} for {where!r} "
             "in a child process; this model would have killed the caller"
         )
-    if proc.returncode != 0:
-        detail = (proc.stderr.strip().splitlines() or ["no message"])[-1][:300]
-        raise ModelFileError(f"cannot load model {where!r}: {detail}; expected a valid ONNX model")
-    return "ran" if "RAN" in proc.stdout else "created"
+    if child.returncode != 0:
+        raise ModelFileError(f"cannot load model {where!r}: {child.last_error_line()}; expected a valid ONNX model")
+    return "ran" if "RAN" in child.stdout else "created"
 
 
 def create_session_isolated(

@@ -27,6 +27,15 @@ def test_registries_have_the_contract_names():
         assert all(registry.describe(name) for name in registry)
 
 
+def test_config_validates_against_the_same_names_as_the_registries():
+    # config.py checks names without importing torch, so it keeps its own tuples: they must not drift
+    from edgeseq import config
+
+    assert config.SEQUENCERS == tuple(SEQUENCERS.names())
+    assert config.RNN_KINDS == tuple(RNNS.names())
+    assert config.HEADS == tuple(HEADS.names())
+
+
 def check_shapes(model: ImageSequenceModel, size: tuple[int, int], batch: int = 2) -> None:
     """forward's shapes equal the declared feature_size / sequence_shape / output layout."""
     seen = {}

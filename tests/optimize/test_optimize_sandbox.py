@@ -43,6 +43,21 @@ def test_real_check_opens_a_good_model_and_refuses_garbage(tiny_lstm: Path, tmp_
     assert not bad.ok and "exit code 3" in bad.reason
 
 
+def test_a_variant_that_opens_but_cannot_run_is_refused(tiny_lstm: Path) -> None:
+    # 3 channels into a 1-channel Conv: the session is created, the first run raises
+    check = check_session(tiny_lstm, "ORT_ENABLE_ALL", ["CPUExecutionProvider"], [1, 3, 16, 16])
+    assert not check.ok and check.reason.startswith("the first run failed: ")
+    assert "\n" not in check.reason
+
+
+def test_a_stray_module_in_the_current_folder_cannot_shadow_onnxruntime(
+    tiny_lstm: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "onnxruntime.py").write_text("raise SystemExit('shadowed')\n")
+    monkeypatch.chdir(tmp_path)
+    assert check_session(tiny_lstm, "ORT_ENABLE_ALL", ["CPUExecutionProvider"], [1, 1, 16, 16]).ok
+
+
 def _crash_for(name: str, levels: tuple[str, ...] = ("ORT_ENABLE_ALL", "ORT_ENABLE_EXTENDED")):
     """A checker that segfaults (for real, in a child) for ``name`` at ``levels`` and checks the rest normally."""
 
