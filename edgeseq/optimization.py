@@ -450,10 +450,21 @@ def _resolve_int8(config: OptimizeConfig, cpu: CpuFeatures) -> Int8Choice:
         conv_kernel = choose_conv_kernel(cpu, activation, weight)
     else:
         conv_kernel = config.conv_kernel
+    if conv_kernel == "gemm" and (activation, weight) != ("QUInt8", "QInt8"):
+        # s8 activations on onnxruntime's general conv path hit its S8S8 GEMM (~40x slower than U8S8 here)
+        raise ConfigError(
+            f'optimize.conv_kernel: "gemm" needs quint8 activations and qint8 weights; got {activation} and '
+            f'{weight} (set conv_kernel = "symmetric" or "auto")'
+        )
     user_set = [
         k for k in ("activation_type", "weight_type", "reduce_range", "conv_kernel") if getattr(config, k) != "auto"
     ]
-    reason = auto.reason + (f"; set by the profile: {', '.join(user_set)}" if user_set else "")
+    reason = auto.reason + (
+        "; conv kernel gemm: Conv weights at zero point -1 so onnxruntime runs them on its U8S8 GEMM (AMX)"
+        if conv_kernel == "gemm"
+        else ""
+    )
+    reason += f"; set by the profile: {', '.join(user_set)}" if user_set else ""
     return Int8Choice(activation, weight, reduce_range, reason, conv_kernel)
 
 

@@ -149,7 +149,7 @@ def choose_int8_settings(features: CpuFeatures) -> Int8Choice:
             "QUInt8",
             "QInt8",
             False,
-            "x86 with AMX: full-range weights; Conv weights at zero point -1 so onnxruntime's AMX U8S8 GEMM runs them",
+            "x86 with AMX: no 7-bit weight range needed",
             conv_kernel="gemm",
         )
     if features.vnni:

@@ -30,6 +30,7 @@ REPO = Path(__file__).resolve().parents[2]
         ({"variants": ["fp32", "ort"], "ort_source": "int8-static"}, r"optimize.ort_source: got 'int8-static'"),
         ({"ort_target_platform": "riscv"}, r"optimize.ort_target_platform"),
         ({"per_chanel": True}, r"unknown key 'optimize.per_chanel' \(did you mean 'per_channel'\?\)"),
+        ({"conv_kernel": "amx"}, r"optimize.conv_kernel: got 'amx'"),
     ],
 )
 def test_config_errors_name_the_key(table: dict, match: str) -> None:
@@ -41,6 +42,39 @@ def test_defaults_and_build_order() -> None:
     config = OptimizeConfig.from_dict({"variants": ["ort", "int8-mixed"], "ort_source": "int8-mixed"})
     assert config.ordered_variants() == ["fp32", "int8-mixed", "ort"]
     assert OptimizeConfig().max_accuracy_drop == 1.0 and OptimizeConfig().reduce_range == "auto"
+
+
+AMX = "flags\t: avx2 avx512f avx512_vnni amx_tile amx_int8\n"
+VNNI = "flags\t: avx2 avx512f avx512_vnni\n"
+
+
+@pytest.mark.parametrize(
+    ("cpuinfo", "table", "kernel"),
+    [
+        (AMX, {}, "gemm"),
+        (VNNI, {}, "symmetric"),
+        (AMX, {"conv_kernel": "symmetric"}, "symmetric"),  # e.g. a file meant for OpenVINO
+        (VNNI, {"conv_kernel": "gemm"}, "gemm"),
+        (AMX, {"activation_type": "qint8"}, "symmetric"),  # auto never picks the S8S8 path
+    ],
+)
+def test_conv_kernel_resolution(cpuinfo: str, table: dict, kernel: str) -> None:
+    from edgeseq.optimization import _resolve_int8
+    from edgeseq.passes.cpuinfo import parse_cpuinfo
+
+    choice = _resolve_int8(OptimizeConfig.from_dict(table), parse_cpuinfo(cpuinfo, arch="x86_64"))
+    assert choice.conv_kernel == kernel
+    assert ("conv_kernel" in choice.reason) == ("conv_kernel" in table)  # "set by the profile: conv_kernel"
+    assert ("zero point -1" in choice.reason) == (kernel == "gemm")
+
+
+def test_gemm_conv_kernel_with_s8_activations_is_refused() -> None:
+    from edgeseq.optimization import _resolve_int8
+    from edgeseq.passes.cpuinfo import parse_cpuinfo
+
+    config = OptimizeConfig.from_dict({"conv_kernel": "gemm", "activation_type": "qint8"})
+    with pytest.raises(ConfigError, match=r'optimize.conv_kernel: "gemm" needs quint8 activations'):
+        _resolve_int8(config, parse_cpuinfo(AMX, arch="x86_64"))
 
 
 @pytest.mark.parametrize(("name", "target"), [("cpu-int8", "cpu"), ("cuda-fp16", "cuda"), ("mobile", "mobile")])
