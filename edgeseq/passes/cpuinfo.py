@@ -144,14 +144,7 @@ def choose_int8_settings(features: CpuFeatures) -> Int8Choice:
     """onnxruntime's recommended INT8 settings for ``features`` (see ``quantize_static``'s docstring)."""
     if features.is_arm:
         return Int8Choice("QInt8", "QInt8", False, "ARM: symmetric int8 activations and weights")
-    if features.amx_int8:
-        return Int8Choice(
-            "QUInt8",
-            "QInt8",
-            False,
-            "x86 with AMX: no 7-bit weight range needed",
-            conv_kernel="gemm",
-        )
     if features.vnni:
-        return Int8Choice("QUInt8", "QInt8", False, "x86 with VNNI/AMX: no 7-bit weight range needed")
+        kernel = choose_conv_kernel(features, "QUInt8", "QInt8")
+        return Int8Choice("QUInt8", "QInt8", False, "x86 with VNNI/AMX: no 7-bit weight range needed", kernel)
     return Int8Choice("QUInt8", "QInt8", True, "x86 without VNNI: 7-bit weights avoid u8*s8 16-bit saturation")
