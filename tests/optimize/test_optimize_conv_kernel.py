@@ -125,6 +125,22 @@ def test_only_symmetric_restricted_int8_weights_move(
         np.testing.assert_array_equal(_init(out, "Wz"), zero_point)
 
 
+def test_a_per_tensor_weight_moves_too(tmp_path: Path) -> None:
+    weight = np.random.default_rng(2).integers(-127, 128, (2, 2, 3, 3)).astype(np.int8)
+    model = _one_conv(weight, np.zeros(2, np.int8))
+    dq = model.graph.node[0]
+    del dq.attribute[:]  # per-tensor: scalar scale and zero point, no axis
+    for init in model.graph.initializer:
+        if init.name in ("Ws", "Wz"):
+            value = numpy_helper.to_array(init)[0]
+            init.CopyFrom(numpy_helper.from_array(np.array(value, dtype=value.dtype), init.name))
+    changed, out = _shift(model, tmp_path)
+    assert changed == 1 and _init(out, "Wz").shape == () and int(_init(out, "Wz")) == -1
+    x = np.random.default_rng(1).standard_normal((1, 2, 4, 4)).astype(np.float32)
+    run = lambda m: ort.InferenceSession(m.SerializeToString(), providers=["CPUExecutionProvider"]).run(None, {"x": x})  # noqa: E731
+    np.testing.assert_array_equal(run(model)[0], run(out)[0])
+
+
 def test_a_shared_weight_moves_once_and_computes_the_same(tmp_path: Path) -> None:
     weight = np.random.default_rng(0).integers(-127, 128, (2, 2, 3, 3)).astype(np.int8)
     model = _one_conv(weight, np.zeros(2, np.int8), shared=True)
