@@ -447,7 +447,8 @@ def _resolve_int8(config: OptimizeConfig, cpu: CpuFeatures) -> Int8Choice:
     weight = auto.weight_type if config.weight_type == "auto" else names[config.weight_type]
     reduce_range = auto.reduce_range if config.reduce_range == "auto" else bool(config.reduce_range)
     if config.conv_kernel == "auto":
-        conv_kernel = choose_conv_kernel(cpu, activation, weight)
+        # the zero-point -1 encoding only pays off on this (AMX) machine's CPU: not for GPUs or phones
+        conv_kernel = choose_conv_kernel(cpu, activation, weight) if config.target == "cpu" else "symmetric"
     else:
         conv_kernel = config.conv_kernel
     if conv_kernel == "gemm" and (activation, weight) != ("QUInt8", "QInt8"):
@@ -619,6 +620,11 @@ def _build(row: VariantResult, ctx: _Context, dst: Path) -> bool:
         row.build_s = time.perf_counter() - started
     row.path = str(dst)
     row.size_bytes = dst.stat().st_size
+    if row.settings.get("conv_weights_shifted"):
+        row.notes.append(
+            "Conv weights at zero point -1 (conv_kernel gemm): tuned for onnxruntime on AMX CPUs like this one; "
+            'use conv_kernel = "symmetric" for other CPUs or OpenVINO'
+        )
     return True
 
 

@@ -156,28 +156,19 @@ def prepare_model(model: SuiteModel, work_dir: Path, *, log=print) -> dict[str, 
             out[v] = p
     # On AMX CPUs the optimizer stores Conv weights at zero point -1 for onnxruntime's GEMM kernel
     # (passes.conv_weights). OpenVINO runs that encoding about 7x slower than the symmetric one
-    # (measured: 11.2 vs 1.6 ms on resnet18-rows-lstm), so OpenVINO's INT8 rows also get the
-    # symmetric file: each runtime is shown with the encoding that suits it, and both with both.
-    symmetric = [v for v in wanted if v in model.openvino_variants and v.startswith("int8") and v in out]
-    if symmetric and _default_conv_kernel() == "gemm":
-        sym_dir = folder / "variants-symmetric"
-        missing = [v for v in symmetric if not (sym_dir / f"{v}.onnx").is_file()]
-        if missing:
-            log(f"  {model.name}: optimizing with symmetric conv weights ({', '.join(missing)})")
-            _optimize(fp32_path, sym_dir, symmetric, conv_kernel="symmetric")
-        for v in symmetric:
-            p = sym_dir / f"{v}.onnx"
-            if p.is_file():
-                out[v + SYMMETRIC_SUFFIX] = p
+    # (measured: 11.97 vs 1.58 ms on resnet18-rows-lstm), so a shifted INT8 file that OpenVINO reads
+    # also gets a symmetric copy (the exact inverse): each runtime is shown both encodings.
+    from edgeseq.passes.conv_weights import unshift_conv_weight_zero_points
+
+    for v in [v for v in wanted if v in model.openvino_variants and v.startswith("int8") and v in out]:
+        copy = folder / "variants-symmetric" / f"{v}.onnx"
+        if not copy.is_file() or copy.stat().st_mtime < out[v].stat().st_mtime:
+            copy.parent.mkdir(parents=True, exist_ok=True)
+            if unshift_conv_weight_zero_points(out[v], copy) == 0:
+                copy.unlink()  # already symmetric: the file itself is the symmetric row
+                continue
+        out[v + SYMMETRIC_SUFFIX] = copy
     return out
-
-
-def _default_conv_kernel() -> str:
-    from edgeseq.passes.cpuinfo import choose_conv_kernel, choose_int8_settings, detect_cpu_features
-
-    cpu = detect_cpu_features()
-    choice = choose_int8_settings(cpu)
-    return choose_conv_kernel(cpu, choice.activation_type, choice.weight_type)
 
 
 def _random_checkpoint(recipe: str, path: Path) -> None:
@@ -210,7 +201,7 @@ def _random_checkpoint(recipe: str, path: Path) -> None:
     )
 
 
-def _optimize(fp32_path: Path, out_dir: Path, variants: list[str], conv_kernel: str = "auto") -> None:
+def _optimize(fp32_path: Path, out_dir: Path, variants: list[str]) -> None:
     import numpy as np
     import onnxruntime as ort
 
@@ -235,8 +226,9 @@ def _optimize(fp32_path: Path, out_dir: Path, variants: list[str], conv_kernel: 
     calib = from_arrays(data, source="random inputs (latency benchmark)")
     # FP16 is for CUDA (ONNX-TRAPS #13): let the optimizer check it there
     target = "cuda" if "fp16" in variants else "cpu"
+    # latency_runs=0: the suite measures latency itself, side by side
     config = OptimizeConfig(
-        variants=["fp32", *variants], calibration_samples=CALIBRATION_SAMPLES, target=target, conv_kernel=conv_kernel
+        variants=["fp32", *variants], calibration_samples=CALIBRATION_SAMPLES, target=target, latency_runs=0
     )
     optimize(fp32_path, out_dir, config, calibration=calib)
 

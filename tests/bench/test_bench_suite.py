@@ -109,17 +109,23 @@ def test_suite_end_to_end_with_a_tiny_recipe(tmp_path, capsys):
 @pytest.mark.slow
 @pytest.mark.parametrize("kernel", ["gemm", "symmetric"])
 def test_openvino_int8_rows_also_get_the_symmetric_encoding(tmp_path, monkeypatch, kernel):
-    """Where the optimizer picks the GEMM conv kernel (AMX), OpenVINO's INT8 rows also read a zero-point-0 file."""
+    """A zero-point -1 INT8 file (the GEMM conv kernel, AMX) that OpenVINO reads also gets a symmetric copy."""
     pytest.importorskip("torch")
     import numpy as np
     import onnx
+    import onnxruntime as ort
     from onnx import numpy_helper
 
-    from edgeseq.bench import suite as suite_mod
+    from edgeseq import optimization
     from edgeseq.bench.suite import SYMMETRIC_SUFFIX, SuiteModel, prepare_model
     from edgeseq.passes.conv_weights import conv_weight_dequantizers
 
-    monkeypatch.setattr(suite_mod, "_default_conv_kernel", lambda: kernel)
+    def zero_points(path):
+        proto = onnx.load(str(path))
+        inits = {i.name: numpy_helper.to_array(i) for i in proto.graph.initializer}
+        return [inits[n.input[2]] for n in conv_weight_dequantizers(proto)]
+
+    monkeypatch.setattr(optimization, "choose_conv_kernel", lambda *_: kernel)  # as on an AMX / a VNNI CPU
     (tmp_path / "tiny.toml").write_text(TINY_RECIPE)
     model = SuiteModel(
         name="tiny",
@@ -128,11 +134,13 @@ def test_openvino_int8_rows_also_get_the_symmetric_encoding(tmp_path, monkeypatc
         openvino_variants=["fp32", "int8-static"],
     )
     files = prepare_model(model, tmp_path / "work", log=lambda *_: None)
+    main_zp = zero_points(files["int8-static"])
     name = "int8-static" + SYMMETRIC_SUFFIX
-    if kernel == "symmetric":  # nothing to add: the default file already is the symmetric one
-        assert name not in files
+    if kernel == "symmetric":  # nothing to add: the file itself is the symmetric one
+        assert all(np.all(zp == 0) for zp in main_zp) and name not in files
         return
-    proto = onnx.load(str(files[name]))
-    inits = {i.name: numpy_helper.to_array(i) for i in proto.graph.initializer}
-    zero_points = [inits[n.input[2]] for n in conv_weight_dequantizers(proto)]
-    assert zero_points and all(np.all(zp == 0) for zp in zero_points)
+    assert main_zp and all(np.all(zp == -1) for zp in main_zp)
+    assert all(np.all(zp == 0) for zp in zero_points(files[name]))
+    x = np.random.default_rng(0).standard_normal((2, 1, 16, 16)).astype(np.float32)
+    run = lambda p: ort.InferenceSession(str(p), providers=["CPUExecutionProvider"]).run(None, {"images": x})[0]  # noqa: E731
+    np.testing.assert_array_equal(run(files["int8-static"]), run(files[name]))

@@ -38,6 +38,11 @@ def test_config_errors_name_the_key(table: dict, match: str) -> None:
         OptimizeConfig.from_dict(table)
 
 
+def test_the_cpu_int8_profile_is_the_default_config() -> None:
+    # the pipeline uses OptimizeConfig() when no profile is named (export/ is not in the wheel)
+    assert load_profile_optimize(REPO / "export" / "cpu-int8.toml") == OptimizeConfig()
+
+
 def test_defaults_and_build_order() -> None:
     config = OptimizeConfig.from_dict({"variants": ["ort", "int8-mixed"], "ort_source": "int8-mixed"})
     assert config.ordered_variants() == ["fp32", "int8-mixed", "ort"]
@@ -56,6 +61,8 @@ VNNI = "flags\t: avx2 avx512f avx512_vnni\n"
         (AMX, {"conv_kernel": "symmetric"}, "symmetric"),  # e.g. a file meant for OpenVINO
         (VNNI, {"conv_kernel": "gemm"}, "gemm"),
         (AMX, {"activation_type": "qint8"}, "symmetric"),  # auto never picks the S8S8 path
+        (AMX, {"target": "cuda"}, "symmetric"),  # the AMX tuning is for CPU deployment only
+        (AMX, {"target": "mobile"}, "symmetric"),
     ],
 )
 def test_conv_kernel_resolution(cpuinfo: str, table: dict, kernel: str) -> None:

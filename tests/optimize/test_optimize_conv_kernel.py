@@ -44,6 +44,8 @@ def test_gemm_kernel_shifts_every_conv_weight(by_kernel: dict[str, OptimizeResul
     assert all(zp.dtype == np.int8 and np.all(zp == -1) for zp in gemm)
     details = by_kernel["gemm"].variant(variant).settings
     assert details["conv_kernel"] == "gemm" and details["conv_weights_shifted"] == 2
+    assert any("zero point -1" in note for note in by_kernel["gemm"].variant(variant).notes)
+    assert not any("zero point -1" in note for note in by_kernel["symmetric"].variant(variant).notes)
     assert by_kernel["gemm"].int8["conv_kernel"] == "gemm"
 
 
@@ -97,6 +99,12 @@ def _shift(model: onnx.ModelProto, tmp_path: Path) -> tuple[int, onnx.ModelProto
     return changed, onnx.load(str(dst))
 
 
+def _zero_point(model: onnx.ModelProto, node_index: int = 0) -> np.ndarray:
+    """The zero point the ``node_index``-th DequantizeLinear reads (the pass gives moved weights fresh ones)."""
+    dequantizers = [n for n in model.graph.node if n.op_type == "DequantizeLinear"]
+    return _init(model, dequantizers[node_index].input[2])
+
+
 def _init(model: onnx.ModelProto, name: str) -> np.ndarray:
     return next(numpy_helper.to_array(i) for i in model.graph.initializer if i.name == name)
 
@@ -119,10 +127,10 @@ def test_only_symmetric_restricted_int8_weights_move(
     assert changed == int(shifted)
     if shifted:
         np.testing.assert_array_equal(_init(out, "W"), weight.astype(np.int16) - 1)
-        np.testing.assert_array_equal(_init(out, "Wz"), np.full(2, -1, np.int8))
+        np.testing.assert_array_equal(_zero_point(out), np.full(2, -1, np.int8))
     else:
         np.testing.assert_array_equal(_init(out, "W"), weight)
-        np.testing.assert_array_equal(_init(out, "Wz"), zero_point)
+        np.testing.assert_array_equal(_zero_point(out), zero_point)
 
 
 def test_a_per_tensor_weight_moves_too(tmp_path: Path) -> None:
@@ -135,7 +143,7 @@ def test_a_per_tensor_weight_moves_too(tmp_path: Path) -> None:
             value = numpy_helper.to_array(init)[0]
             init.CopyFrom(numpy_helper.from_array(np.array(value, dtype=value.dtype), init.name))
     changed, out = _shift(model, tmp_path)
-    assert changed == 1 and _init(out, "Wz").shape == () and int(_init(out, "Wz")) == -1
+    assert changed == 1 and _zero_point(out).shape == () and int(_zero_point(out)) == -1
     x = np.random.default_rng(1).standard_normal((1, 2, 4, 4)).astype(np.float32)
     run = lambda m: ort.InferenceSession(m.SerializeToString(), providers=["CPUExecutionProvider"]).run(None, {"x": x})  # noqa: E731
     np.testing.assert_array_equal(run(model)[0], run(out)[0])
@@ -150,3 +158,33 @@ def test_a_shared_weight_moves_once_and_computes_the_same(tmp_path: Path) -> Non
     x = np.random.default_rng(1).standard_normal((1, 2, 4, 4)).astype(np.float32)
     run = lambda m: ort.InferenceSession(m.SerializeToString(), providers=["CPUExecutionProvider"]).run(None, {"x": x})  # noqa: E731
     np.testing.assert_array_equal(run(model)[0], run(out)[0])
+
+
+def test_a_zero_point_shared_by_two_weights_is_never_changed_under_the_other(tmp_path: Path) -> None:
+    # W1 can move, W2 (full range) cannot; both read the same zero-point tensor "Wz"
+    w1 = np.random.default_rng(3).integers(-127, 128, (2, 2, 3, 3)).astype(np.int8)
+    w2 = w1.copy()
+    w2[0, 0, 0, 0] = -128
+    model = _one_conv(w1, np.zeros(2, np.int8), shared=True)
+    model.graph.initializer.append(numpy_helper.from_array(w2, "W2"))
+    model.graph.node[2].input[0] = "W2"  # the second dequantizer reads W2 with the shared "Wz"
+    changed, out = _shift(model, tmp_path)
+    assert changed == 1
+    assert int(_zero_point(out, 0)[0]) == -1 and int(_zero_point(out, 1)[0]) == 0
+    x = np.random.default_rng(1).standard_normal((1, 2, 4, 4)).astype(np.float32)
+    run = lambda m: ort.InferenceSession(m.SerializeToString(), providers=["CPUExecutionProvider"]).run(None, {"x": x})  # noqa: E731
+    np.testing.assert_array_equal(run(model)[0], run(out)[0])
+
+
+def test_unshift_restores_the_symmetric_file(by_kernel: dict[str, OptimizeResult], tmp_path: Path) -> None:
+    from edgeseq.passes.conv_weights import unshift_conv_weight_zero_points
+
+    back = tmp_path / "back.onnx"
+    assert unshift_conv_weight_zero_points(by_kernel["gemm"].variant("int8-static").path, back) == 2
+    assert all(np.all(zp == 0) for zp in _conv_weight_zero_points(back))
+    x = np.random.default_rng(4).standard_normal((4, 1, 16, 16)).astype(np.float32)
+    outs = [
+        ort.InferenceSession(str(p), providers=["CPUExecutionProvider"]).run(None, {"images": x})[0]
+        for p in (by_kernel["symmetric"].variant("int8-static").path, back)
+    ]
+    np.testing.assert_array_equal(outs[0], outs[1])
