@@ -83,6 +83,32 @@ def test_top1_ties_are_not_failures_but_real_flips_are():
     assert any("top-1 differs at 1 of 2" in p for p in problems)
 
 
+NAN, INF = float("nan"), float("inf")
+
+
+@pytest.mark.parametrize(
+    ("ref", "got", "expected"),
+    [
+        ([1.0, NAN, 0.0], [1.0, 5.0, 0.0], "torch produced non-finite values"),  # was a perfect match
+        ([1.0, 5.0, 0.0], [1.0, NAN, 0.0], "ONNX Runtime produced non-finite values"),
+        ([1.0, INF, 0.0], [1.0, NAN, 0.0], "non-finite values differ"),
+        ([1.0, INF, 0.0], [1.0, -INF, 0.0], "non-finite values differ"),
+        ([1.0, INF, 0.0], [1.0, INF, 0.0], None),  # the same inf in both: equal, cosine over the rest
+    ],
+)
+def test_non_finite_values_must_match(ref, got, expected):
+    figures, problems = compare_output("logits", np.array([ref]), np.array([got]), ParityTolerances())
+    if expected is None:
+        assert problems == [] and figures["cosine"] == pytest.approx(1.0) and figures["max_abs"] == 0.0
+    else:
+        assert any(expected in p for p in problems), problems
+
+
+def test_cosine_of_a_zero_output_against_a_nonzero_one_fails():
+    _, problems = compare_output("logits", np.zeros((1, 3)), np.array([[0.0, 0.5, 0.0]]), ParityTolerances())
+    assert any("cosine similarity 0.0000000" in p for p in problems)
+
+
 def test_greedy_decode_collapses_repeats_and_drops_blanks():
     assert greedy_decode(np.array([[0, 1, 1, 0, 1, 2, 2, 0]])) == [(1, 1, 2)]
 
