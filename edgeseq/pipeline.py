@@ -32,8 +32,10 @@ class PipelineOptions:
     """Which stages run and how (defaults: everything, CPU profiles, a short benchmark)."""
 
     stages: list[str] = field(default_factory=lambda: list(STAGES))
-    export_profile: str = "cpu-fp32"  # a profile name under export/ or a TOML path
-    optimize_profile: str = "cpu-int8"
+    # A profile name under export/ or a TOML path; None: the built-in defaults, which equal
+    # export/cpu-fp32.toml and export/cpu-int8.toml (a test keeps them equal) and need no checkout.
+    export_profile: str | None = None
+    optimize_profile: str | None = None
     bench_backends: list[str] = field(default_factory=lambda: ["ort-cpu", "torch"])
     bench_batches: list[int] = field(default_factory=lambda: [1, 8])
     bench_min_time_s: float = 0.5
@@ -50,6 +52,8 @@ class PipelineOptions:
         order = [s for s in STAGES if s in self.stages]
         if order != list(dict.fromkeys(self.stages)):
             self.stages = order  # stages always run in pipeline order; listing order does not matter
+        if self.parity_samples < 0:
+            raise ConfigError(f"parity_samples: got {self.parity_samples}; expected 0 or more real test samples")
         if self.bench_min_time_s <= 0:
             raise ConfigError(f"bench_min_time_s: got {self.bench_min_time_s}; expected a positive number of seconds")
 
@@ -110,8 +114,9 @@ def run_pipeline(
     log = log or (lambda line: print(line, file=sys.stderr, flush=True))
     options = options or PipelineOptions()
     cfg = load_config(recipe or _default_recipe(), overrides or [])
-    export_profile = _profile(options.export_profile) if {"export", "optimize"} & set(options.stages) else None
-    optimize_profile = _profile(options.optimize_profile) if "optimize" in options.stages else None
+    # profiles are read before training, so a bad name fails in a second, not after minutes
+    export_options = _profile(options.export_profile).export if options.export_profile else None
+    optimize_table = _profile(options.optimize_profile).optimize if options.optimize_profile else {}
     out = ensure_writable_dir(out_dir)
     train_dir, onnx_path = out / "train", out / "model.onnx"
     checkpoint = train_dir / "best.pt"
@@ -138,12 +143,15 @@ def run_pipeline(
         timed("train", t0)
     if {"export", "validate", "optimize", "bench"} & set(options.stages) and not checkpoint.is_file():
         raise ConfigError(f"no checkpoint at {checkpoint}; run the 'train' stage first (or add it to --stages)")
+    if {"validate", "optimize", "bench"} & set(options.stages) and "export" not in options.stages:
+        if not onnx_path.is_file():
+            raise ConfigError(f"no model at {onnx_path}; run the 'export' stage first (or add it to --stages)")
 
     if stage("export"):
         from edgeseq.export import export_checkpoint
 
         t0 = time.perf_counter()
-        exported = export_checkpoint(checkpoint, onnx_path, export_profile.export)
+        exported = export_checkpoint(checkpoint, onnx_path, export_options)
         log(exported.summary())
         results["export"] = exported.to_json()
         timed("export", t0)
@@ -167,7 +175,7 @@ def run_pipeline(
         from edgeseq.optimization import OptimizeConfig, load_samples, optimize
 
         t0 = time.perf_counter()
-        opt_cfg = OptimizeConfig.from_dict(optimize_profile.optimize)
+        opt_cfg = OptimizeConfig.from_dict(optimize_table)
         calibration, evaluation = load_samples(onnx_path, opt_cfg, checkpoint=checkpoint)
         optimized = optimize(onnx_path, out / "optimized", opt_cfg, calibration=calibration, evaluation=evaluation)
         log(optimized.table())

@@ -19,8 +19,15 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", "-o", required=True, help="run folder")
     p.add_argument("--stages", type=str_list, default=None,
                    help="comma-separated subset of train,export,validate,optimize,bench (default: all)")
-    p.add_argument("--export-profile", default="cpu-fp32", help="export profile name or TOML (default cpu-fp32)")
-    p.add_argument("--optimize-profile", default="cpu-int8", help="optimize profile name or TOML (default cpu-int8)")
+    p.add_argument(
+        "--export-profile", default=None, help="export profile name or TOML (default: the settings of cpu-fp32)"
+    )
+    p.add_argument(
+        "--optimize-profile", default=None, help="optimize profile name or TOML (default: the settings of cpu-int8)"
+    )
+    p.add_argument(
+        "--parity-samples", type=int, default=None, help="real test samples in the validate stage (default 16)"
+    )
     p.add_argument("--backend", type=str_list, default=None, help="benchmark backends (default ort-cpu,torch)")
     p.add_argument("--batch", type=int_list, default=None, help="benchmark batch sizes (default 1,8)")
     p.add_argument("--min-time", type=float, default=None, help="seconds of timed runs per benchmark row")
@@ -41,6 +48,8 @@ def run(args: argparse.Namespace) -> int:
         kwargs["bench_batches"] = args.batch
     if args.min_time is not None:
         kwargs["bench_min_time_s"] = args.min_time
+    if args.parity_samples is not None:
+        kwargs["parity_samples"] = args.parity_samples
     result = run_pipeline(args.recipe, args.out, args.overrides, PipelineOptions(**kwargs))
     if args.json:
         print_json(result.to_json())

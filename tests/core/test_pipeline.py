@@ -55,6 +55,7 @@ def test_pipeline_cli_json_keeps_stdout_clean(tmp_path: Path) -> None:
         ({"stages": ["train", "deploy"]}, r"--stages: got train,deploy"),
         ({"bench_backends": ["ort-gpu"]}, r"--backend: got 'ort-gpu'"),
         ({"bench_min_time_s": 0}, r"min"),
+        ({"parity_samples": -1}, r"parity_samples: got -1"),
     ],
 )
 def test_pipeline_options_are_checked_before_any_work(kwargs: dict, match: str) -> None:
@@ -65,3 +66,29 @@ def test_pipeline_options_are_checked_before_any_work(kwargs: dict, match: str) 
 def test_pipeline_needs_a_checkpoint_for_later_stages(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="no checkpoint at"):
         run_pipeline(ROOT / "models" / "digits-rows-lstm.toml", tmp_path, FAST, PipelineOptions(stages=["export"]))
+
+
+def test_pipeline_needs_a_model_when_export_is_not_run(tmp_path: Path) -> None:
+    (tmp_path / "train").mkdir()
+    (tmp_path / "train" / "best.pt").write_bytes(b"stand-in: the check happens before the checkpoint is read")
+    for stages in (["validate"], ["optimize"], ["bench"]):
+        with pytest.raises(ConfigError, match="no model at .*run the 'export' stage first"):
+            run_pipeline(ROOT / "models" / "digits-rows-lstm.toml", tmp_path, FAST, PipelineOptions(stages=stages))
+
+
+@pytest.mark.slow
+def test_pipeline_runs_from_an_installed_package_without_the_checkout(tmp_path: Path) -> None:
+    """The default profiles must not need the checkout's export/ folder (it is not in the wheel)."""
+    import shutil
+
+    site = tmp_path / "site"
+    shutil.copytree(ROOT / "edgeseq", site / "edgeseq", ignore=shutil.ignore_patterns("__pycache__", "vendor"))
+    work = tmp_path / "elsewhere"
+    work.mkdir()
+    env = {**os.environ, "PYTHONPATH": str(site)}
+    args = [sys.executable, "-m", "edgeseq", "pipeline", str(ROOT / "models" / "digits-rows-lstm.toml"),
+            "--out", str(work / "run"), "--stages", "train,export,validate",
+            *[a for s in FAST for a in ("--set", s)]]  # fmt: skip
+    result = subprocess.run(args, cwd=work, capture_output=True, text=True, timeout=600, env=env)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert (work / "run" / "model.onnx").is_file() and (work / "run" / "parity.json").is_file()
