@@ -97,21 +97,15 @@ def read_cpuinfo(path: str | Path = "/proc/cpuinfo") -> CpuInfo:
     return info
 
 
-def usable_cores(cpu: CpuInfo | None = None) -> int:
-    """Physical cores this process may run on: the default and ceiling for benchmark threads.
+def usable_cores() -> int:
+    """Physical cores this process may run on (affinity and cgroup quota): the default and ceiling for threads.
 
     More threads than physical cores made onnxruntime about 3x slower at the median on a
-    2-core machine (ONNX-TRAPS #15), so this is the default thread count.
+    2-core machine (ONNX-TRAPS #15). The runtime's own count, so bench and Predictor agree.
     """
-    cpu = cpu or read_cpuinfo()
-    cores = max(cpu.physical_cores, 1)
-    try:
-        allowed = len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):  # not on Linux
-        allowed = os.cpu_count() or cores
-    # With hyper-threading, the affinity mask counts logical CPUs; scale it to cores.
-    per_core = max(cpu.logical_cpus // cores, 1) if cpu.logical_cpus else 1
-    return max(min(cores, allowed // per_core or 1), 1)
+    from edgeseq.runtime.session import physical_cores
+
+    return physical_cores()
 
 
 def fp32_flops_per_cycle(cpu: CpuInfo) -> int:
@@ -244,7 +238,7 @@ def env_card(
         isa_flags=cpu.flags,
         logical_cpus=cpu.logical_cpus,
         physical_cores=cpu.physical_cores,
-        usable_cores=usable_cores(cpu),
+        usable_cores=usable_cores(),
         cpu_mhz=cpu.mhz,
         peak_fp32_gflops_per_core=round(peak, 1) if peak else None,
         memory_gib=read_meminfo_gib(meminfo_path),

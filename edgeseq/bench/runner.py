@@ -86,6 +86,10 @@ class BenchOptions:
             raise ConfigError("widths and heights: got both; expected a sweep over one dynamic axis at a time")
         if self.rounds < 1 or (self.rounds > 1 and not self.isolate):
             raise ConfigError(f"rounds: got {self.rounds} with isolate={self.isolate}; expected 1, or > 1 with isolate")
+        if self.min_runs < 1 or self.warmup_runs < 0:
+            raise ConfigError(
+                f"min_runs/warmup_runs: got {self.min_runs}/{self.warmup_runs}; expected min_runs >= 1, warmup_runs >= 0"
+            )
         if self.min_time_s < 0 or self.max_time_s < self.min_time_s:
             raise ConfigError(
                 f"min_time_s/max_time_s: got {self.min_time_s}/{self.max_time_s}; expected 0 <= min <= max"
@@ -165,7 +169,7 @@ def bench(
     refs = [m if isinstance(m, ModelRef) else ModelRef(str(m)) for m in models]
     infos = [inspect_model(r) for r in refs]
     cpu = read_cpuinfo()
-    cores = usable_cores(cpu)
+    cores = usable_cores()
     threads_list = options.threads or [cores]
     peak_per_core = peak_gflops_estimate(cpu, 1)
     say = progress or (lambda _line: None)
@@ -177,8 +181,16 @@ def bench(
     def run_one(row: BenchRow, spec: MeasureSpec, flops: dict[str, float] | None) -> None:
         jobs.append((row, spec, flops))
 
+    flop_counts: dict[tuple[str, tuple[int, ...]], dict[str, float]] = {}
+
+    def flops_of(path: str, shape: list[int]) -> dict[str, float]:
+        # one graph load + shape inference per (model, shape), not per backend and thread count
+        key = (path, tuple(shape))
+        if key not in flop_counts:
+            flop_counts[key] = count_flops(path, shape)
+        return flop_counts[key]
+
     common = dict(
-        spinning=options.spinning,
         min_time_s=options.min_time_s,
         min_runs=options.min_runs,
         warmup_runs=options.warmup_runs,
@@ -191,7 +203,7 @@ def bench(
             for threads in threads_list:
                 for batch in options.batches:
                     for shape, shape_notes in input_shapes(info, batch, options):
-                        flops = count_flops(info.ref.path, shape) if options.flops else None
+                        flops = flops_of(info.ref.path, shape) if options.flops else None
                         spec = MeasureSpec(
                             backend=backend,
                             model_path=info.ref.path,
@@ -202,6 +214,7 @@ def bench(
                             threads=threads,
                             model_precision=info.precision,
                             profile=options.profile and backend == "ort-cpu",
+                            spinning=options.spinning and backend.startswith("ort"),  # only onnxruntime spins
                             **common,
                         )
                         row = BenchRow(

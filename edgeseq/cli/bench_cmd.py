@@ -16,6 +16,7 @@ import sys
 from edgeseq.cli.common import int_list, print_json, require_file_arg, str_list
 
 SUBVERBS = ("compare", "suite")
+DEFAULT_MAX_TIME_S = 30.0
 DEFAULT_MIN_TIME_S = 1.0
 
 
@@ -70,7 +71,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--min-runs", type=int, default=20, metavar="N", help="minimum timed runs per row (default 20)")
     parser.add_argument("--warmup", type=int, default=3, metavar="N", help="untimed warm-up runs per row (default 3)")
     parser.add_argument(
-        "--max-time", type=float, default=30.0, metavar="S", help="cap on timed seconds per row (default 30)"
+        "--max-time",
+        type=float,
+        default=None,
+        metavar="S",
+        help="cap on timed seconds per row (default 30, or --min-time when that is longer)",
     )
     parser.add_argument(
         "--spinning", action="store_true", help="let onnxruntime threads spin-wait (off by default; recorded)"
@@ -159,9 +164,9 @@ def _options(args: argparse.Namespace):
         min_time_s=min_time,
         min_runs=args.min_runs,
         warmup_runs=args.warmup,
-        max_time_s=max(args.max_time, min_time),
+        max_time_s=args.max_time if args.max_time is not None else max(DEFAULT_MAX_TIME_S, min_time),
         isolate=not args.in_process,
-        rounds=args.rounds or 1,
+        rounds=args.rounds if args.rounds is not None else 1,
         profile=not args.no_profile,
     )
 

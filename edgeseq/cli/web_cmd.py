@@ -34,11 +34,17 @@ def add_parser(subparsers) -> None:
     parser.set_defaults(func=run)
 
 
+MAX_PORT = 65535
+
+
 def run(args: argparse.Namespace) -> int:
     """Build the page, print its summary as JSON, and serve it when asked."""
     from edgeseq.cli.common import print_json
+    from edgeseq.errors import InputError
     from edgeseq.web import build_web, serve
 
+    if args.serve and not 0 <= args.port <= MAX_PORT:  # before the page is written, not after
+        raise InputError(f"--port: got {args.port}; expected 0 (any free port) to {MAX_PORT}")
     result = build_web(
         args.model, args.out, backend=args.backend, top_k=args.top_k, ort_dist=args.ort_dist, title=args.title
     )

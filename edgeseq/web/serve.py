@@ -57,6 +57,8 @@ def make_server(directory: str | Path, port: int = DEFAULT_PORT, host: str = DEF
     handler = type("Handler", (PageRequestHandler,), {"verbose": verbose})
     try:
         return http.server.ThreadingHTTPServer((host, port), functools.partial(handler, directory=str(directory)))
+    except OverflowError:  # socket's own check of the port number
+        raise InputError(f"port: got {port}; expected 0 (any free port) to 65535") from None
     except OSError as exc:
         raise InputError(f"cannot listen on {host}:{port}: {exc.strerror}; pick another --port") from None
 

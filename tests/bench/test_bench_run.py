@@ -152,6 +152,9 @@ def test_cli_json_and_reports(tiny_onnx, tmp_path, capsys):
     }
     assert main(["bench", str(tiny_onnx), "--tolerance", "0.1"]) == 2  # compare-only option
     assert main(["bench", str(tmp_path / "missing.onnx")]) == 2
+    # values the library refuses are refused from the CLI too, not rewritten into legal ones
+    for bad in (["--rounds", "0"], ["--min-time", "1", "--max-time", "0.5"], ["--warmup", "-1"], ["--min-runs", "0"]):
+        assert main(["bench", str(tiny_onnx), *bad]) == 2, bad
 
 
 def test_interleaved_rounds_give_every_row_its_share(tiny_onnx):

@@ -251,6 +251,23 @@ def test_cli_unsupported_model_is_one_line_exit_2(tmp_path: Path) -> None:
     assert done.stderr.count("\n") == 1 and "opset 27 is newer" in done.stderr
 
 
+@pytest.mark.parametrize("port", ["-1", "70000"])
+def test_cli_bad_port_is_refused_before_the_page_is_written(model_file: Path, tmp_path: Path, port: str) -> None:
+    done = _cli(str(model_file), "-o", str(tmp_path / "page"), "--serve", "--port", port)
+    assert done.returncode == 2
+    assert done.stderr.count("\n") == 1 and "--port" in done.stderr
+    assert not (tmp_path / "page").exists()
+
+
+def test_make_server_refuses_an_out_of_range_port(tmp_path: Path) -> None:
+    from edgeseq.errors import InputError
+    from edgeseq.web.serve import make_server
+
+    (tmp_path / "index.html").write_text("<html></html>")
+    with pytest.raises(InputError, match="expected 0"):
+        make_server(tmp_path, port=70000)
+
+
 def test_cli_serve_until_ctrl_c(model_file: Path, tmp_path: Path) -> None:
     import re
     import signal
