@@ -7,7 +7,6 @@ the variant name and the recorded parity/accuracy figures that ``bench compare``
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -46,20 +45,6 @@ class ModelInfo:
     precision: str
     accuracy: float | None = None
     parity: float | None = None
-
-
-def read_manifest(model_path: str | Path) -> dict[str, Any]:
-    """The manifest JSON beside a model (``X.json`` or ``X.manifest.json``), or ``{}``."""
-    path = Path(model_path)
-    for candidate in (path.with_suffix(".json"), path.with_name(path.stem + ".manifest.json")):
-        if candidate.is_file():
-            try:
-                data = json.loads(candidate.read_text(encoding="utf-8"))
-            except (json.JSONDecodeError, UnicodeDecodeError, OSError):
-                continue
-            if isinstance(data, dict):
-                return data
-    return {}
 
 
 def find_number(data: Any, keys: tuple[str, ...]) -> float | None:
@@ -127,14 +112,14 @@ def inspect_model(ref: ModelRef) -> ModelInfo:
     """
     import onnxruntime as ort
 
-    from edgeseq.fileio import sha256_file
+    from edgeseq.manifest import read_manifest
     from edgeseq.runtime.metadata import ModelMetadata
-    from edgeseq.runtime.session import check_external_data, check_model_file
+    from edgeseq.runtime.session import check_model_file
 
-    path = check_model_file(ref.path)
-    check_external_data(
-        path
-    )  # ORT would read a hard-linked outside file (ONNX-TRAPS #20); every backend reads this path
+    # Before any backend reads the file: ORT would follow external data out of the model's folder,
+    # even a hard link (ONNX-TRAPS #20); the report also carries the sha256 the rows record.
+    report = check_model_file(ref.path)
+    path = Path(ref.path)
     try:
         session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     except Exception as exc:  # noqa: BLE001 - onnxruntime raises several unrelated types
@@ -160,7 +145,10 @@ def inspect_model(ref: ModelRef) -> ModelInfo:
         channels, height, width = (d or 0 for d in declared[1:])
     if "float16" in inp.type:
         dtype = "float16"
-    manifest = read_manifest(path)
+    try:
+        manifest = read_manifest(path)
+    except ModelFileError:  # the manifest only names the rows and adds figures: benchmark without it
+        manifest = {}
     manifest_variant, accuracy, parity = manifest_figures(manifest)
     # an optimized variant is named after the model it was made from, so its rows group with that model's
     made_from = (
@@ -173,7 +161,7 @@ def inspect_model(ref: ModelRef) -> ModelInfo:
     return ModelInfo(
         ref=ModelRef(str(path), name, variant, ref.backends),
         size_mb=path.stat().st_size / 2**20,
-        sha256=sha256_file(path),
+        sha256=report.sha256,
         input_name=inp.name,
         declared_shape=declared,
         layout=layout,

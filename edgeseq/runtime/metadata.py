@@ -14,6 +14,7 @@ Conventions:
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -95,6 +96,13 @@ class ModelMetadata:
                 kwargs[key] = json.loads(raw)
             except json.JSONDecodeError:
                 raise ModelFileError(f"edgeseq.{key}: metadata value is not valid JSON") from None
+            # A value of the wrong JSON type would otherwise fail far from here (an AttributeError
+            # while preprocessing, a TypeError while decoding): name the key now.
+            _check_type(PREFIX + key, kwargs[key], FIELD_TYPES[key])
+            if key in NESTED_TYPES:
+                for name, value in kwargs[key].items():
+                    if name in NESTED_TYPES[key]:  # unknown names: the constructor below refuses them
+                        _check_type(f"{PREFIX}{key}.{name}", value, NESTED_TYPES[key][name])
         try:
             if "input" in kwargs:
                 kwargs["input"] = InputSpec(**kwargs["input"])
@@ -103,6 +111,83 @@ class ModelMetadata:
             return cls(**kwargs)
         except TypeError as exc:
             raise ModelFileError(f"edgeseq metadata is malformed: {exc}") from None
+
+
+def _json_type(value: Any) -> str:
+    """The JSON name of a parsed value's type, for error messages."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):  # before int: bool is an int subclass in Python, not in JSON
+        return "boolean"
+    if isinstance(value, int):
+        return "integer"
+    if isinstance(value, float):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    return "array" if isinstance(value, list) else "object"
+
+
+# Longest excerpt of a bad value quoted in an error (a label list can be thousands of characters).
+MAX_SHOWN_CHARS = 60
+
+
+def _check_type(key: str, value: Any, expected: tuple[Callable[[Any], bool], str]) -> None:
+    """Raise a one-line ModelFileError naming ``key`` unless ``value`` is what ``expected`` accepts."""
+    accepts, what = expected
+    if accepts(value):
+        return
+    shown = json.dumps(value, sort_keys=True)  # JSON escapes newlines: the message stays one line
+    if len(shown) > MAX_SHOWN_CHARS:
+        shown = shown[: MAX_SHOWN_CHARS - 3] + "..."
+    raise ModelFileError(f"{key}: got {_json_type(value)} {shown}; expected {what}")
+
+
+def _is_str(value: Any) -> bool:
+    return isinstance(value, str)
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)  # JSON true is not an index
+
+
+def _is_object(value: Any) -> bool:
+    return isinstance(value, dict)
+
+
+# What each field's parsed JSON must be: (test, wording for the error). Every dataclass field is listed
+# (a test checks that), so a new field cannot skip the check.
+FIELD_TYPES: dict[str, tuple[Callable[[Any], bool], str]] = {
+    "task": (_is_str, "a string"),
+    "labels": (lambda v: isinstance(v, list) and all(map(_is_str, v)), "an array of strings (the class names)"),
+    "alphabet": (_is_str, "a string (the CTC characters)"),
+    "blank_index": (_is_int, "an integer"),
+    "preprocess": (_is_object, "a JSON object"),
+    "input": (_is_object, "a JSON object"),
+    "outputs": (_is_object, "a JSON object"),
+    "version": (_is_str, "a string"),
+    "format_version": (_is_int, "an integer"),
+    "source_sha256": (_is_str, "a string"),
+    "metrics": (_is_object, "a JSON object"),
+    "model": (_is_object, "a JSON object"),
+    "exporter": (_is_object, "a JSON object"),
+}
+# The same for the fields of the objects that become InputSpec and OutputSpec.
+NESTED_TYPES: dict[str, dict[str, tuple[Callable[[Any], bool], str]]] = {
+    "input": {
+        "name": (_is_str, "a string"),
+        "layout": (_is_str, "a string"),
+        "dtype": (_is_str, "a string"),
+        "dynamic_axes": (
+            lambda v: _is_object(v) and all(map(_is_str, v.values())),
+            "a JSON object of axis names (strings)",
+        ),
+    },
+    "outputs": {
+        "logits": (_is_str, "a string"),
+        "probabilities": (lambda v: v is None or _is_str(v), "a string or null"),
+    },
+}
 
 
 def metadata_of(model: Any) -> ModelMetadata | None:

@@ -1,6 +1,6 @@
 """ONNX Runtime sessions for edge use: providers that are really in use, threads that fit the machine.
 
-Two traps shape this module (see ONNX-TRAPS.md):
+Three traps shape this module (see ONNX-TRAPS.md):
 
 * #17: asking ONNX Runtime for ``CUDAExecutionProvider`` without a usable GPU only logs a warning
   and runs on CPU. :func:`create_session` compares what was asked with ``session.get_providers()``
@@ -15,16 +15,20 @@ Two traps shape this module (see ONNX-TRAPS.md):
 
 from __future__ import annotations
 
-import contextlib
+import json
 import math
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import onnxruntime as ort
 
-from edgeseq.errors import ConfigError, DependencyError, ModelFileError
+from edgeseq.errors import ConfigError, DependencyError, InputError, ModelFileError
+from edgeseq.fileio import atomic_path, sha256_file, write_json_atomic  # standard library only: no torch/onnx
+
+if TYPE_CHECKING:  # pragma: no cover
+    from edgeseq.runtime.safety import ModelFileReport
 
 CPU = "CPUExecutionProvider"
 CUDA = "CUDAExecutionProvider"
@@ -36,6 +40,9 @@ GRAPH_OPTIMIZATION_LEVELS = {
     "extended": ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED,
     "all": ort.GraphOptimizationLevel.ORT_ENABLE_ALL,
 }
+
+# The optimized-model cache's key file layout; bump it when the key's fields change so old keys never match.
+CACHE_KEY_FORMAT = "edgeseq-session-cache/1"
 
 # cuDNN convolution algorithm search on CUDA. ORT's default, EXHAUSTIVE, benchmarks every algorithm
 # for every new input shape (ONNX-TRAPS #16): each new width of a text line pays it again.
@@ -100,8 +107,11 @@ class SessionConfig:
         inter_op_threads: threads running independent graph nodes in parallel (1: sequential execution,
             which is what small edge models want).
         graph_optimization: "disable", "basic", "extended" or "all" (ONNX Runtime's levels).
-        optimized_model_path: where to cache the optimized graph; reused while it is newer than the
-            model file. The cache is specific to this machine and provider.
+        optimized_model_path: where to cache the optimized graph. A key file beside it
+            (``<cache>.key.json``) records the model's sha256, the providers, ``graph_optimization``, the
+            onnxruntime version and the cache's own sha256; the cache is reused only when all of them
+            match, and rewritten otherwise (another model, level or provider never loads it). It is
+            also specific to this machine's CPU (ORT's layout optimizations pick its instruction set).
         allow_spinning: let idle worker threads spin (lower latency, but burns CPU; off for embedded use).
         cuda_device: the GPU index for the CUDA provider.
         cudnn_conv_algo_search: "heuristic" (default: no per-shape benchmarking, good for variable
@@ -202,53 +212,51 @@ def session_options(config: SessionConfig) -> ort.SessionOptions:
 
 def check_model_file(
     path: str | os.PathLike, allow_domains: tuple[str, ...] = (), verify_manifest: bool = True
-) -> Path:
-    """Check a model file before ONNX Runtime opens it; returns it as a Path.
+) -> ModelFileReport:
+    """Check a model file before ONNX Runtime opens it.
 
     Delegates to :func:`edgeseq.runtime.safety.check_model_file`: an existing, non-empty regular file
     that parses as ONNX (or ORT format), external data only as plain files inside the model's folder
     (ONNX-TRAPS #20), operators from edgeseq's domains or ``allow_domains``, and the sha256 recorded
     in the manifest beside it (when there is one) matching.
 
+    Returns:
+        The :class:`~edgeseq.runtime.safety.ModelFileReport` (its ``path``, ``sha256``, ...).
+
     Raises:
         ModelFileError: naming what is wrong with the file.
     """
     from edgeseq.runtime.safety import check_model_file as check
 
-    check(path, allow_domains=allow_domains or None, verify_manifest=verify_manifest)
-    return Path(path)
+    return check(path, allow_domains=allow_domains or None, verify_manifest=verify_manifest)
 
 
-def check_external_data(path: str | os.PathLike) -> None:
-    """Refuse a model whose external data leaves its folder (ONNX-TRAPS #20), or that is not ONNX.
-
-    The same full check as :func:`check_model_file` (kept under this name for callers that use it).
-
-    Raises:
-        ModelFileError: naming the file, what is wrong and what was expected.
-    """
-    check_model_file(path)
+def cache_key_path(cache: str | os.PathLike) -> Path:
+    """The sidecar ``<cache>.key.json`` recording which model and settings an optimized-model cache came from."""
+    cache = Path(cache)
+    return cache.with_name(cache.name + ".key.json")
 
 
 def create_session(path: str | os.PathLike, config: SessionConfig) -> ort.InferenceSession:
     """Create an InferenceSession for the model at ``path`` and check its providers.
 
+    With ``config.optimized_model_path`` the optimized graph is cached there and reused only when its
+    key file (:func:`cache_key_path`) matches this model's sha256, the providers, the optimization
+    level, the onnxruntime version and the cache file's own sha256; otherwise it is rewritten.
+
     Raises:
         ModelFileError: the file is missing, empty, or not a model ONNX Runtime can load.
+        InputError: the optimized-model cache cannot be written where ``optimized_model_path`` says.
         DependencyError: "cuda" was asked for and the session did not get the CUDA provider.
     """
-    path = check_model_file(path, config.allow_domains, config.verify_manifest)
+    report = check_model_file(path, config.allow_domains, config.verify_manifest)
+    path = Path(path)
     providers = requested_providers(config)
     options = session_options(config)
-    source = path
-    cache = Path(config.optimized_model_path) if config.optimized_model_path else None
-    if cache is not None and cache.is_file() and cache.stat().st_mtime >= path.stat().st_mtime:
-        # The cached graph is already optimized: loading it at "disable" skips the work it saved.
-        source = check_model_file(cache, config.allow_domains)
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
-        cache = None
-    with _cache_writer(cache, options):
-        session = _load(source, options, providers)
+    if config.optimized_model_path:
+        session = _cached_session(path, report, Path(config.optimized_model_path), config, options, providers)
+    else:
+        session = _load(path, options, providers)
     in_use = session.get_providers()
     if config.providers.lower() == "cuda" and CUDA not in in_use:
         raise DependencyError(
@@ -256,6 +264,69 @@ def create_session(path: str | os.PathLike, config: SessionConfig) -> ort.Infere
             "(no usable GPU, or the CUDA/cuDNN libraries onnxruntime-gpu needs are missing)"
         )
     return session
+
+
+def _cached_session(
+    path: Path,
+    report: ModelFileReport,
+    cache: Path,
+    config: SessionConfig,
+    options: ort.SessionOptions,
+    providers: list,
+) -> ort.InferenceSession:
+    """Load the optimized graph from ``cache`` when its key matches, else optimize ``path`` and rewrite it."""
+    if cache.is_dir():
+        raise InputError(f"optimized_model_path {str(cache)!r} is a folder; expected a file path for the cache")
+    if cache.exists() and os.path.samefile(cache, path):
+        # Writing the cache would overwrite the model itself (and break its manifest's sha256).
+        raise InputError(f"optimized_model_path {str(cache)!r} is the model file; expected a separate cache file")
+    # JSON round trip: the providers' tuples become lists, as they read back from the key file.
+    key = json.loads(
+        json.dumps(
+            {
+                "format": CACHE_KEY_FORMAT,
+                "model_sha256": report.sha256,
+                "providers": providers,
+                "graph_optimization": config.graph_optimization,
+                "onnxruntime": ort.__version__,
+            },
+            sort_keys=True,
+        )
+    )
+    if _cache_matches(cache, key, config.allow_domains):
+        # The cached graph is already optimized: loading it at "disable" skips the work it saved.
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+        return _load(cache, options, providers)
+    try:
+        with atomic_path(cache) as tmp:
+            options.optimized_model_filepath = str(tmp)
+            session = _load(path, options, providers)
+            # Hash the bytes ORT wrote before the rename: another process may replace ``cache`` after it,
+            # and its graph must then fail this key rather than pass for ours.
+            written = sha256_file(tmp)
+        write_json_atomic(cache_key_path(cache), {**key, "cache_sha256": written})
+    except InputError as exc:
+        raise InputError(f"optimized_model_path: {exc}") from None
+    return session
+
+
+def _cache_matches(cache: Path, key: dict, allow_domains: tuple[str, ...]) -> bool:
+    """Whether ``cache`` was written for exactly ``key`` and is still the file its key file hashed."""
+    try:
+        recorded = json.loads(cache_key_path(cache).read_text(encoding="utf-8"))
+    except (OSError, ValueError):  # no key (a cache from elsewhere), unreadable, or not JSON: rebuild
+        return False
+    if not isinstance(recorded, dict):
+        return False
+    cache_sha256 = recorded.pop("cache_sha256", None)
+    if recorded != key:
+        return False
+    try:
+        # The cache is a model file ORT will read: the same safety checks; its manifest is the key file.
+        cached = check_model_file(cache, allow_domains, verify_manifest=False)
+    except ModelFileError:
+        return False  # gone or damaged: it is derived data, so it is simply rebuilt
+    return cached.sha256 == cache_sha256
 
 
 def _load(source: Path, options: ort.SessionOptions, providers: list) -> ort.InferenceSession:
@@ -266,22 +337,3 @@ def _load(source: Path, options: ort.SessionOptions, providers: list) -> ort.Inf
         raise ModelFileError(
             f"cannot load model {str(source)!r}: {type(exc).__name__}: {detail[:300]}; expected a valid ONNX model"
         ) from None
-
-
-@contextlib.contextmanager
-def _cache_writer(cache: Path | None, options: ort.SessionOptions):
-    """Let ORT write the optimized graph to a temporary file, then rename it over ``cache`` (atomic)."""
-    if cache is None:
-        yield
-        return
-    cache.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{cache.name}.", suffix=".tmp", dir=cache.parent)
-    os.close(fd)
-    options.optimized_model_filepath = tmp_name
-    try:
-        yield
-        if Path(tmp_name).stat().st_size > 0:
-            os.replace(tmp_name, cache)
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp_name)

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
 import time
 
 import numpy as np
 import pytest
+from runtime_testlib import REPO
 
-from edgeseq.errors import DependencyError
+from edgeseq.errors import DependencyError, InputError
+from edgeseq.fileio import sha256_file
 from edgeseq.runtime import Predictor
 from edgeseq.runtime import session as session_mod
 from edgeseq.runtime.session import SessionConfig, cuda_available, physical_cores, session_options, usable_cpus
@@ -45,20 +49,122 @@ def test_every_optimization_level_gives_the_same_answers(tiny_classifier, level)
     np.testing.assert_allclose(out, reference, atol=1e-5)  # fusions reorder float sums: ~1e-7 here
 
 
+def _cached(model, cache, level: str = "all") -> Predictor:
+    """A Predictor for ``model`` that caches its optimized graph at ``cache``."""
+    return Predictor(model, config=SessionConfig(optimized_model_path=str(cache), graph_optimization=level))
+
+
+def _key(cache) -> dict:
+    return json.loads(session_mod.cache_key_path(cache).read_text(encoding="utf-8"))
+
+
 def test_optimized_model_cache_is_written_then_reused(tiny_classifier, tmp_path):
     cache = tmp_path / "cache" / "tiny.opt.onnx"
-    config = SessionConfig(optimized_model_path=str(cache))
-    first = Predictor(tiny_classifier[0], config=config)
+    first = _cached(tiny_classifier[0], cache)
     assert cache.is_file() and not list(cache.parent.glob(".*.tmp"))  # written atomically
+    assert _key(cache)["model_sha256"] == sha256_file(tiny_classifier[0])
+    assert _key(cache)["cache_sha256"] == sha256_file(cache)
     written = cache.stat().st_mtime_ns
     time.sleep(0.01)
-    second = Predictor(tiny_classifier[0], config=config)
+    second = _cached(tiny_classifier[0], cache)
     assert cache.stat().st_mtime_ns == written  # reused, not rewritten
     assert second.session._model_path == str(cache)
     assert second.metadata == first.metadata  # ORT keeps metadata_props in the optimized graph
     x = np.zeros((8, 8), np.uint8)
     a, b = first.predict(x), second.predict(x)
     assert a.label == b.label and a.score == pytest.approx(b.score, abs=1e-5)
+
+
+SHIPPED = {name: REPO / "models" / f"{name}.onnx" for name in ("crnn-textline", "digits-rows-lstm")}
+
+
+@pytest.mark.parametrize(
+    "first, second", [("crnn-textline", "digits-rows-lstm"), ("digits-rows-lstm", "crnn-textline")]
+)
+def test_a_cache_written_for_one_model_is_not_used_for_another(first, second, tmp_path):
+    # The review's reproduction: one cache path shared by two Predictors ran the first model's graph.
+    if not all(path.is_file() for path in SHIPPED.values()):
+        pytest.skip("the shipped models are not built")
+    cache = tmp_path / "shared.opt.onnx"
+    a = _cached(SHIPPED[first], cache)
+    b = _cached(SHIPPED[second], cache)
+    plain = Predictor(SHIPPED[second])
+    assert b.session._model_path == str(SHIPPED[second])  # optimized from B itself, not loaded from A's cache
+    assert b.metadata == plain.metadata and b.task == plain.task != a.task
+    x = plain.preprocess(np.random.default_rng(0).integers(0, 256, size=(32, 96), dtype=np.uint8))
+    np.testing.assert_allclose(b.run(x)["logits"], plain.run(x)["logits"], atol=1e-5)  # fusions: ~1e-7
+    assert _key(cache)["model_sha256"] == sha256_file(SHIPPED[second])  # the cache now belongs to B
+    assert _cached(SHIPPED[second], cache).session._model_path == str(cache)  # ... and B reuses it
+
+
+def test_a_cache_written_at_one_optimization_level_is_not_reused_at_another(tiny_classifier, tmp_path):
+    cache = tmp_path / "tiny.opt.onnx"
+    _cached(tiny_classifier[0], cache, "basic")
+    assert _key(cache)["graph_optimization"] == "basic"
+    full = _cached(tiny_classifier[0], cache, "all")
+    assert full.session._model_path == str(tiny_classifier[0])
+    assert _key(cache)["graph_optimization"] == "all" and _key(cache)["cache_sha256"] == sha256_file(cache)
+    assert _cached(tiny_classifier[0], cache, "all").session._model_path == str(cache)
+
+
+def _no_key(cache, other):
+    session_mod.cache_key_path(cache).unlink()
+
+
+def _cache_replaced(cache, other):
+    shutil.copyfile(other, cache)  # a newer file (the old mtime rule reused it), the key left as it was
+
+
+def _key_not_json(cache, other):
+    session_mod.cache_key_path(cache).write_text("{not json")
+
+
+def _key_of_another_runtime(cache, other):
+    key = _key(cache)
+    session_mod.cache_key_path(cache).write_text(json.dumps({**key, "onnxruntime": "0.0.1"}))
+
+
+@pytest.mark.parametrize("spoil", [_no_key, _cache_replaced, _key_not_json, _key_of_another_runtime])
+def test_a_cache_its_key_does_not_vouch_for_is_rebuilt(tiny_classifier, tiny_ctc, tmp_path, spoil):
+    cache = tmp_path / "tiny.opt.onnx"
+    _cached(tiny_classifier[0], cache)
+    time.sleep(0.01)
+    spoil(cache, tiny_ctc[0])
+    predictor = _cached(tiny_classifier[0], cache)
+    assert predictor.session._model_path == str(tiny_classifier[0]) and predictor.task == "classification"
+    assert _key(cache)["cache_sha256"] == sha256_file(cache) and _key(cache)["onnxruntime"] != "0.0.1"
+
+
+def _under_a_file(tmp_path, model):
+    (tmp_path / "file.txt").write_text("x")
+    return tmp_path / "file.txt" / "cache.onnx"
+
+
+def _deeper_under_a_file(tmp_path, model):
+    (tmp_path / "file.txt").write_text("x")
+    return tmp_path / "file.txt" / "sub" / "cache.onnx"
+
+
+def _a_folder(tmp_path, model):
+    (tmp_path / "folder").mkdir()
+    return tmp_path / "folder"
+
+
+def _the_model_itself(tmp_path, model):
+    copy = tmp_path / "model.onnx"
+    shutil.copyfile(model, copy)
+    return copy
+
+
+@pytest.mark.parametrize("where", [_under_a_file, _deeper_under_a_file, _a_folder, _the_model_itself])
+def test_an_unusable_cache_location_is_one_input_error(tiny_classifier, tmp_path, where):
+    cache = where(tmp_path, tiny_classifier[0])
+    model = cache if where is _the_model_itself else tiny_classifier[0]
+    before = sha256_file(model)
+    with pytest.raises(InputError, match=r"^optimized_model_path") as info:
+        _cached(model, cache)
+    assert "\n" not in str(info.value)
+    assert sha256_file(model) == before  # the model itself is never overwritten
 
 
 @pytest.mark.skipif(cuda_available(), reason="this onnxruntime has the CUDA provider")
