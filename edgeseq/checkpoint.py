@@ -27,6 +27,10 @@ from edgeseq.fileio import write_bytes_atomic
 
 CHECKPOINT_FORMAT = "edgeseq-checkpoint/1"
 REQUIRED_KEYS = ("format", "config", "task", "preprocess", "state_dict")
+TASKS = ("classification", "ctc")
+# load_state_dict puts "Error(s) in loading state_dict for X:" on its first line and the useful
+# detail on the next ones; these markers find the line worth showing.
+_STATE_DICT_DETAIL = ("size mismatch", "Missing", "Unexpected")
 
 
 def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> Path:
@@ -90,8 +94,67 @@ def load_checkpoint(path: str | Path, map_location: str = "cpu") -> dict[str, An
     missing = [k for k in REQUIRED_KEYS if k not in ckpt]
     if missing:
         raise ModelFileError(f"checkpoint {str(path)!r} is missing {', '.join(missing)}")
+    validate_checkpoint(ckpt, str(path))
     ckpt["path"] = str(path)
     return ckpt
+
+
+def validate_checkpoint(ckpt: dict[str, Any], where: str) -> None:
+    """Check the types of a loaded checkpoint's fields, so later code never meets a KeyError or AttributeError.
+
+    Args:
+        ckpt: the checkpoint dict.
+        where: the file it came from, for the message.
+
+    Raises:
+        ModelFileError: a field is missing or of the wrong type, or the config is not a valid edgeseq config.
+    """
+    import torch
+
+    from edgeseq.config import config_from_dict
+    from edgeseq.errors import ConfigError
+
+    def bad(what: str) -> ModelFileError:
+        return ModelFileError(f"checkpoint {where!r} is malformed: {what}")
+
+    for key in ("config", "state_dict", "preprocess"):
+        if not isinstance(ckpt.get(key), dict):
+            raise bad(f"{key} is {_describe(ckpt.get(key))}, expected a dict")
+    odd = [k for k, v in ckpt["state_dict"].items() if not isinstance(v, torch.Tensor)]
+    if odd:
+        raise bad(f"state_dict[{odd[0]!r}] is {_describe(ckpt['state_dict'][odd[0]])}, expected a tensor")
+    task = ckpt.get("task")
+    if task not in TASKS:
+        raise bad(f"task is {task!r}, expected one of {', '.join(TASKS)}")
+    if task == "classification":
+        labels = ckpt.get("labels")
+        if not isinstance(labels, list) or not labels or not all(isinstance(x, str) for x in labels):
+            raise bad(f"labels is {_describe(labels)}, expected a non-empty list of class names")
+    else:
+        alphabet = ckpt.get("alphabet")
+        if not isinstance(alphabet, str) or not alphabet:
+            raise bad(f"alphabet is {_describe(alphabet)}, expected a non-empty string of characters")
+    try:
+        config_from_dict(ckpt["config"])
+    except ConfigError as exc:
+        raise bad(f"its config is invalid ({str(exc).splitlines()[0] if str(exc) else 'ConfigError'})") from None
+
+
+def _describe(value: Any) -> str:
+    """A short description of a bad value: missing, its type, or a truncated repr."""
+    if value is None:
+        return "missing"
+    text = repr(value)
+    return f"{type(value).__name__} {text[:60]}{'...' if len(text) > 60 else ''}"
+
+
+def state_dict_error_line(exc: Exception) -> str:
+    """The line of a ``load_state_dict`` error that says what is wrong: a size mismatch, missing or unexpected keys."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    for line in lines:
+        if any(marker in line for marker in _STATE_DICT_DETAIL):
+            return line[:300]
+    return lines[0][:300] if lines else type(exc).__name__
 
 
 def num_outputs(ckpt: dict[str, Any]) -> int:
@@ -110,7 +173,11 @@ def model_from_checkpoint(source: str | Path | dict[str, Any]):
     from edgeseq.config import config_from_dict
     from edgeseq.nn import build_model
 
-    ckpt = source if isinstance(source, dict) else load_checkpoint(source)
+    if isinstance(source, dict):
+        validate_checkpoint(source, str(source.get("path", "<checkpoint dict>")))
+        ckpt = source
+    else:
+        ckpt = load_checkpoint(source)
     cfg = config_from_dict(ckpt["config"])
     cfg.model.weights_path = None  # the checkpoint carries the trained weights; no need for the original file
     cfg.model.pretrained = None
@@ -118,6 +185,9 @@ def model_from_checkpoint(source: str | Path | dict[str, Any]):
     try:
         model.load_state_dict(ckpt["state_dict"])
     except RuntimeError as exc:
-        raise ModelFileError(f"checkpoint weights do not fit its config: {str(exc).splitlines()[0]}") from None
+        where = str(ckpt.get("path", "<checkpoint dict>"))
+        raise ModelFileError(
+            f"checkpoint {where!r}: its weights do not fit its config's model: {state_dict_error_line(exc)}"
+        ) from None
     model.eval()
     return model, ckpt

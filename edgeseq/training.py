@@ -28,11 +28,23 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader
 
-from edgeseq.checkpoint import load_checkpoint, model_from_checkpoint, save_checkpoint
+from edgeseq.checkpoint import load_checkpoint, model_from_checkpoint, save_checkpoint, state_dict_error_line
 from edgeseq.config import ExperimentConfig, config_from_dict
 from edgeseq.data import DataSplits, build_datasets
-from edgeseq.errors import ConfigError, InputError
+from edgeseq.errors import ConfigError, InputError, ModelFileError
 from edgeseq.fileio import ensure_writable_dir, write_json_atomic, write_text_atomic
+
+# What a resumed run must share with the run it continues. The model, data and preprocessing decide
+# the weights' shapes and which images are train/val/test (a changed split would leak test data into
+# training); these train fields decide the optimizer and the schedule, whose state last.pt carries.
+# train.epochs may change: the schedule is then rebuilt for the new length at the step the run reached.
+RESUME_SECTIONS = ("model", "data", "preprocess")
+RESUME_TRAIN_KEYS = (
+    "batch_size", "lr", "optimizer", "weight_decay", "scheduler", "step_size", "gamma", "grad_clip", "seed",
+    "max_steps_per_epoch",
+)
+# Keys inside RESUME_SECTIONS that change how the run executes, not what it computes.
+RESUME_FREE_KEYS = frozenset({"data.num_workers"})
 
 
 @dataclass
@@ -73,15 +85,30 @@ class _Dist:
         return self.rank == 0
 
 
+def _device_kind(requested: str) -> str:
+    """Resolve ``train.device`` to "cuda" or "cpu" ("auto" is cuda when torch sees a GPU)."""
+    if requested == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("train.device: 'cuda' was asked for but torch sees no CUDA GPU; expected 'cpu' or 'auto'")
+    if requested == "cuda" or (requested == "auto" and torch.cuda.is_available()):
+        return "cuda"
+    return "cpu"
+
+
 def _init_distributed(device_kind: str) -> _Dist:
+    """Join the torchrun process group: NCCL for CUDA tensors, gloo for CPU ones."""
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
     if world_size <= 1:
         return _Dist()
     import torch.distributed as dist
 
+    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    if device_kind == "cuda":
+        # Bind this rank to its own GPU before NCCL forms the group; otherwise every rank's
+        # communicator (and any tensor created on "cuda") lands on GPU 0.
+        torch.cuda.set_device(local_rank)
     if not dist.is_initialized():
         dist.init_process_group(backend="nccl" if device_kind == "cuda" else "gloo")
-    return _Dist(dist.get_rank(), int(os.environ.get("LOCAL_RANK", "0")), dist.get_world_size())
+    return _Dist(dist.get_rank(), local_rank, dist.get_world_size())
 
 
 def _all_reduce_sum(values: list[float], dist_info: _Dist, device: torch.device) -> list[float]:
@@ -116,9 +143,8 @@ def _barrier(dist_info: _Dist) -> None:
 
 
 def _pick_device(kind: str, dist_info: _Dist) -> torch.device:
-    if kind == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("train.device: 'cuda' was asked for but torch sees no CUDA GPU; expected 'cpu' or 'auto'")
-    if kind == "cuda" or (kind == "auto" and torch.cuda.is_available()):
+    """The torch device for a resolved kind ("cuda" or "cpu"); under torchrun, the rank's own GPU."""
+    if kind == "cuda":
         return torch.device("cuda", dist_info.local_rank if dist_info.enabled else 0)
     return torch.device("cpu")
 
@@ -347,13 +373,20 @@ def train(
     from edgeseq.nn import build_model
 
     start = time.perf_counter()
-    dist_info = _init_distributed("cuda" if cfg.train.device == "cuda" else "cpu")
+    device_kind = _device_kind(cfg.train.device)
+    dist_info = _init_distributed(device_kind)
     out = Path(out_dir)
     if dist_info.is_main:
         ensure_writable_dir(out)
     say = (log or (lambda line: print(line, file=sys.stderr, flush=True))) if dist_info.is_main else (lambda _l: None)
 
-    device = _pick_device(cfg.train.device, dist_info)
+    resume_ckpt = None
+    if resume:
+        # Checked before the data and model are built: a refused resume should cost nothing.
+        resume_ckpt = load_checkpoint(out / "last.pt")
+        check_resume_config(config_from_dict(resume_ckpt["config"]), cfg, resume_ckpt["path"])
+
+    device = _pick_device(device_kind, dist_info)
     threads = _set_threads(cfg, dist_info)
     _seed_everything(cfg.train.seed)
     splits = build_datasets(cfg)
@@ -385,24 +418,39 @@ def train(
         return torch.autocast(device_type=device.type, dtype=torch.float16, enabled=use_amp)
 
     start_epoch, best_val, history = 0, None, []
-    if resume:
-        last = out / "last.pt"
-        ckpt = load_checkpoint(last)
-        if config_from_dict(ckpt["config"]).model != cfg.model:
-            raise ConfigError(f"--resume: the model config differs from the one in {str(last)!r}; expected the same model")
-        _unwrap(model).load_state_dict(ckpt["state_dict"])
-        state = ckpt.get("train_state") or {}
-        if "optimizer" in state:
-            optimizer.load_state_dict(state["optimizer"])
-        if scheduler is not None and state.get("scheduler"):
-            scheduler.load_state_dict(state["scheduler"])
-        if state.get("scaler"):
-            scaler.load_state_dict(state["scaler"])
-        if "torch_rng" in state:
-            torch.set_rng_state(state["torch_rng"])
-        if "python_rng" in state:
-            random.setstate(_as_tuple(state["python_rng"]))
-        start_epoch = int(ckpt["epoch"])
+    if resume_ckpt is not None:
+        last = resume_ckpt["path"]
+        try:
+            _unwrap(model).load_state_dict(resume_ckpt["state_dict"])
+        except RuntimeError as exc:
+            raise ModelFileError(
+                f"--resume: the weights in {last!r} do not fit the model the config builds: "
+                f"{state_dict_error_line(exc)}"
+            ) from None
+        state = resume_ckpt.get("train_state") or {}
+        try:
+            if "optimizer" in state:
+                optimizer.load_state_dict(state["optimizer"])
+            saved_epochs = int(resume_ckpt["config"]["train"]["epochs"])
+            if scheduler is not None and saved_epochs == cfg.train.epochs and state.get("scheduler"):
+                scheduler.load_state_dict(state["scheduler"])
+            elif scheduler is not None:
+                # A longer (or shorter) run: the saved schedule was planned for saved_epochs, and loading it
+                # would restart cosine near the top or overrun onecycle. Follow the new plan from here.
+                _advance(scheduler, optimizer, int(resume_ckpt["epoch"]) * steps_per_epoch)
+            if state.get("scaler"):
+                scaler.load_state_dict(state["scaler"])
+            if "torch_rng" in state:
+                torch.set_rng_state(state["torch_rng"])
+            if "python_rng" in state:
+                random.setstate(_as_tuple(state["python_rng"]))
+            start_epoch = int(resume_ckpt["epoch"])
+        except (RuntimeError, ValueError, KeyError, TypeError) as exc:
+            # Only a hand-edited or foreign last.pt gets here: the config check above rules out a changed run.
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise ModelFileError(
+                f"--resume: the training state in {last!r} cannot be restored: {first[:200]}"
+            ) from None
         best_val = state.get("best_val")
         history = list(state.get("history", []))
         say(f"resumed from {last} after epoch {start_epoch}")
@@ -520,6 +568,69 @@ def train(
     if dist_info.is_main:
         write_json_atomic(out / "summary.json", result.to_json())
     return result
+
+
+def _advance(scheduler: Any, optimizer: Any, steps: int) -> None:
+    """Step a freshly built scheduler ``steps`` times (no optimizer step has run yet in this process).
+
+    The restored optimizer carries the old schedule's last learning rate; cosine updates it
+    recursively, so it starts again from the schedule's initial rate.
+    """
+    import warnings
+
+    for group in optimizer.param_groups:
+        group["lr"] = group.get("initial_lr", group["lr"])
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Detected call of `lr_scheduler.step\\(\\)` before")
+        for _ in range(steps):
+            scheduler.step()
+
+
+def resume_config_differences(saved: ExperimentConfig, new: ExperimentConfig) -> list[tuple[str, Any, Any]]:
+    """The settings a resumed run must keep that differ between two configs.
+
+    Args:
+        saved: the config stored in the run's ``last.pt``.
+        new: the config of the resuming invocation.
+
+    Returns:
+        ``(dotted key, saved value, new value)`` for each difference, in config order; empty when resuming is safe.
+    """
+    old_dict, new_dict = saved.to_dict(), new.to_dict()
+    keys = [f"{section}.{key}" for section in RESUME_SECTIONS for key in old_dict[section]]
+    keys += [f"train.{key}" for key in RESUME_TRAIN_KEYS]
+    differences = []
+    for dotted in keys:
+        if dotted in RESUME_FREE_KEYS:
+            continue
+        section, key = dotted.split(".", 1)
+        old, value = old_dict[section][key], new_dict[section][key]
+        if old != value:
+            differences.append((dotted, old, value))
+    return differences
+
+
+def check_resume_config(saved: ExperimentConfig, new: ExperimentConfig, source: str) -> None:
+    """Refuse to resume a run with settings that change its model, data or schedule.
+
+    Args:
+        saved: the config stored in the run's ``last.pt``.
+        new: the config of the resuming invocation.
+        source: the ``last.pt`` path, for the message.
+
+    Raises:
+        ConfigError: one line listing every differing key as ``key: old -> new``.
+    """
+    differences = resume_config_differences(saved, new)
+    if not differences:
+        return
+    names = list(dict.fromkeys(key.split(".")[0] for key, _, _ in differences))
+    sections = names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
+    listed = ", ".join(f"{key}: {old!r} -> {value!r}" for key, old, value in differences)
+    raise ConfigError(
+        f"--resume: the {sections} config differs from the run in {source!r} ({listed}); resume continues the "
+        "same run, so expected the same settings (start a new --out folder to change them)"
+    )
 
 
 def _as_tuple(value: Any) -> Any:
