@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from edgeseq.errors import ConfigError, InputError
+from edgeseq.runtime.preprocess import pixels_from_normalized
 
 # fp32 on CPU: the same maths in a different kernel order (MKL-DNN/ATen vs MLAS) differs by a few
 # ulp per op. Measured on this stack: <= 4e-7 for CRNNs and < 1e-5 for resnet18-rows-lstm at
@@ -377,17 +378,6 @@ def _as_batches(data: Any, what: str) -> list[np.ndarray]:
     return batches
 
 
-def _pixels_from_normalized(x: np.ndarray, spec: dict[str, Any]) -> np.ndarray:
-    """Invert the runtime normalisation: NCHW float -> NHWC uint8 (exact for images that came from pixels)."""
-    mean = np.asarray(spec.get("mean", [0.0]), dtype=np.float64).reshape(1, -1, 1, 1)
-    std = np.asarray(spec.get("std", [1.0]), dtype=np.float64).reshape(1, -1, 1, 1)
-    unit = x.astype(np.float64) * std + mean
-    if spec.get("invert", False):
-        unit = 1.0 - unit
-    pixels = np.clip(np.rint(unit * 255.0), 0, 255).astype(np.uint8)
-    return np.ascontiguousarray(pixels.transpose(0, 2, 3, 1))
-
-
 # ---------------------------------------------------------------------------------------------
 
 
@@ -517,9 +507,9 @@ def check_parity(
             tested_sizes.append([h, w])
             cases.append(("size", random_batch(size_batch, h, w)))
     for arr in extra_inputs:
-        cases.append(("inputs", _pixels_from_normalized(arr, spec) if graph_in.uint8_nhwc else arr.astype(np.float32)))
+        cases.append(("inputs", pixels_from_normalized(arr, spec) if graph_in.uint8_nhwc else arr.astype(np.float32)))
     for arr in real_samples:
-        cases.append(("sample", _pixels_from_normalized(arr, spec) if graph_in.uint8_nhwc else arr.astype(np.float32)))
+        cases.append(("sample", pixels_from_normalized(arr, spec) if graph_in.uint8_nhwc else arr.astype(np.float32)))
 
     onnx_names = [o.name for o in session.get_outputs()]
     failures: list[str] = []

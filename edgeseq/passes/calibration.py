@@ -183,12 +183,15 @@ def _target_value(target: Any, task: str, alphabet: str, blank: int) -> Any:
 
 
 def _from_dataset(dataset: Any, indices: Sequence[int], metadata: ModelMetadata, source: str) -> SampleSet:
+    from edgeseq.runtime.preprocess import pixels_from_normalized
+
     inputs, targets = [], []
     for i in indices:
         x, y = dataset[i]
-        inputs.append(
-            np.ascontiguousarray(np.asarray(x.detach().cpu() if hasattr(x, "detach") else x, dtype=np.float32))
-        )
+        x = np.ascontiguousarray(np.asarray(x.detach().cpu() if hasattr(x, "detach") else x, dtype=np.float32))
+        if metadata.input.dtype == "uint8":  # preprocessing inside the graph: the model takes raw NHWC pixels
+            x = pixels_from_normalized(x[None], metadata.preprocess)[0]
+        inputs.append(x)
         targets.append(_target_value(y, metadata.task, metadata.alphabet, metadata.blank_index))
     return SampleSet(inputs, targets, source)
 

@@ -166,6 +166,21 @@ def normalize(pixels: np.ndarray, spec: Mapping[str, Any]) -> np.ndarray:
     return np.ascontiguousarray(np.moveaxis(x, -1, -3), dtype=np.float32)
 
 
+def pixels_from_normalized(x: np.ndarray, spec: Mapping[str, Any]) -> np.ndarray:
+    """Invert :func:`normalize` on a batch: NCHW float -> NHWC uint8 (exact for images that came from pixels).
+
+    For models with the preprocessing inside the graph (uint8 NHWC input), fed from data that
+    training normalised.
+    """
+    mean = np.asarray(spec.get("mean", [0.0]), dtype=np.float64).reshape(1, -1, 1, 1)
+    std = np.asarray(spec.get("std", [1.0]), dtype=np.float64).reshape(1, -1, 1, 1)
+    unit = x.astype(np.float64) * std + mean
+    if spec.get("invert", False):
+        unit = 1.0 - unit
+    pixels = np.clip(np.rint(unit * 255.0), 0, 255).astype(np.uint8)
+    return np.ascontiguousarray(pixels.transpose(0, 2, 3, 1))
+
+
 def preprocess_image(source: Any, spec: Any) -> np.ndarray:
     """Load (if needed), convert, resize and normalise one image → float32 array (C, H, W).
 

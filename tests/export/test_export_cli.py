@@ -109,3 +109,17 @@ def test_bad_inputs_exit_2(exported, tmp_path, capsys, argv):
     err = capsys.readouterr().err
     assert code == 2, err
     assert err.startswith("edgeseq ") and err.count("\n") == 1
+
+
+def test_optimize_with_checkpoint_data_feeds_a_uint8_model_pixels(tmp_path, tiny_checkpoint, capsys):
+    """Preprocessing in the graph (uint8 NHWC input): the checkpoint's normalised samples are turned back into pixels."""
+    model = tmp_path / "u8.onnx"
+    assert main(["export", str(tiny_checkpoint), "-o", str(model), "--preprocess-in-graph"]) == 0
+    out = tmp_path / "opt"
+    code = main(["optimize", str(model), "--checkpoint", str(tiny_checkpoint), "-o", str(out),
+                 "--variants", "fp32,int8-dynamic", "--set", "optimize.max_eval_samples=32"])  # fmt: skip
+    err = capsys.readouterr().err
+    assert code == 0, err
+    report = json.loads((out / "optimize_report.json").read_text())
+    fp32 = next(v for v in report["variants"] if v["name"] == "fp32")
+    assert fp32["status"] == "reference" and fp32["score"]["samples"] == 32  # ran on the test split's pixels
