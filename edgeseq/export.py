@@ -350,6 +350,17 @@ def _probe_output_axes(module: Any, example: Any, in_axes: Mapping[int, str]) ->
     return found
 
 
+def _axes_mapping(name: str, axes: Any) -> dict[int, str]:
+    """``{axis: symbolic name}`` from a dynamic_axes entry; a list of axes (torch's short form) gets generated names."""
+    if isinstance(axes, (list, tuple)):
+        axes = {a: f"{name}_dim{a}" for a in axes}
+    if not isinstance(axes, Mapping) or not all(isinstance(a, int) and not isinstance(a, bool) for a in axes):
+        raise ConfigError(
+            f"dynamic_axes[{name!r}]: got {axes!r}; expected {{axis: name}} with integer axes, e.g. {{0: 'batch'}}"
+        )
+    return {int(a): str(n) for a, n in axes.items()}
+
+
 def _plan(
     model: Any, module: Any, example: Any, options: ExportOptions, dynamic_axes: Mapping[str, Any] | None
 ) -> _Plan:
@@ -368,7 +379,7 @@ def _plan(
     if options.static:
         return _Plan(options.opset, True, names, {INPUT_NAME: {}}, layers, bidirectional, base_size, shapes)
 
-    given = {k: {int(a): str(n) for a, n in v.items()} for k, v in (dynamic_axes or {}).items()}
+    given = {name: _axes_mapping(name, axes) for name, axes in (dynamic_axes or {}).items()}
     unknown = set(given) - {INPUT_NAME, *names}
     if unknown:
         raise ConfigError(f"dynamic_axes: unknown names {sorted(unknown)}; expected {INPUT_NAME!r} or {names}")
@@ -574,7 +585,8 @@ def _attempt(
             proto.metadata_props.add(key=key, value=value)
     staged = workdir / final_name
     external = _save(proto, staged)
-    proto, report = _verify(staged, model, plan, options.verify)
+    # with simplify, parity runs once, on the graph that is kept (structural checks run on both)
+    proto, report = _verify(staged, model, plan, options.verify and not options.simplify)
     if options.simplify:
         import onnxslim
 
@@ -583,7 +595,7 @@ def _attempt(
             p.unlink()
         external = _save(simplified, staged)
         try:
-            proto, report = _verify(staged, model, plan, True)
+            proto, report = _verify(staged, model, plan, options.verify)
         except ExportError as exc:
             raise ExportError(f"the onnxslim-simplified graph failed verification: {exc}") from None
     return staged, proto, report, external
@@ -631,6 +643,10 @@ def export_onnx(
     options = options or ExportOptions()
     if not isinstance(options, ExportOptions):
         raise ConfigError(f"options: got {type(options).__name__}; expected ExportOptions")
+    from edgeseq.runtime.metadata import ModelMetadata
+
+    if metadata is not None and not isinstance(metadata, ModelMetadata):
+        raise ConfigError(f"metadata: got {type(metadata).__name__}; expected edgeseq.runtime.metadata.ModelMetadata")
     if not isinstance(model, torch.nn.Module):
         raise ConfigError(f"model: got {type(model).__name__}; expected a torch.nn.Module")
     if not isinstance(example_input, torch.Tensor) or example_input.dim() != 4:

@@ -159,6 +159,16 @@ def test_bad_arguments_are_config_errors(tmp_path, make_model):
         export_onnx(model, torch.randn(1, 1, 16, 32), tmp_path / "m.bin")
     with pytest.raises(ConfigError, match="dynamic_axes: unknown names"):
         export_onnx(model, torch.randn(1, 1, 16, 32), tmp_path / "m.onnx", dynamic_axes={"input": {0: "batch"}})
+    with pytest.raises(ConfigError, match=r"dynamic_axes\['images'\]: got \{'w': 'width'\}; expected \{axis: name\}"):
+        export_onnx(model, torch.randn(1, 1, 16, 32), tmp_path / "m.onnx", dynamic_axes={"images": {"w": "width"}})
+    with pytest.raises(ConfigError, match="metadata: got dict; expected"):
+        export_onnx(model, torch.randn(1, 1, 16, 32), tmp_path / "m.onnx", metadata={"task": "ctc"})
+
+
+def test_dynamic_axes_as_a_list_is_torchs_short_form(tmp_path, make_model, graph_dims):
+    model = make_model(3, sequencer="columns", head="ctc")
+    export_onnx(model, torch.randn(1, 1, 16, 32), tmp_path / "m.onnx", dynamic_axes={"images": [0, 3]})
+    assert graph_dims(tmp_path / "m.onnx")["images"] == ["images_dim0", 1, 16, "images_dim3"]
 
 
 def test_frozen_axes_are_reported(tmp_path, make_model):

@@ -82,6 +82,20 @@ def test_simplify_then_reverify(tmp_path, make_model, graph_dims, metadata_of):
     assert metadata_of(tmp_path / "slim.onnx").exporter["simplified"] is True  # metadata survives onnxslim
 
 
+def test_simplify_checks_parity_once_and_respects_no_verify(tmp_path, make_model, monkeypatch):
+    import edgeseq.parity
+
+    calls = []
+    real = edgeseq.parity.check_parity
+    monkeypatch.setattr(edgeseq.parity, "check_parity", lambda *a, **k: calls.append(1) or real(*a, **k))
+    model = make_model(5, sequencer="rows", head="last", rnn="gru")
+    x = torch.randn(1, 1, 16, 32)
+    assert export_onnx(model, x, tmp_path / "a.onnx", ExportOptions(simplify=True)).parity.passed
+    assert len(calls) == 1  # on the simplified graph only, not also on the raw one thrown away
+    assert export_onnx(model, x, tmp_path / "b.onnx", ExportOptions(simplify=True, verify=False)).parity is None
+    assert len(calls) == 1
+
+
 @pytest.mark.parametrize("opset", [14, 17, 20])
 def test_supported_opsets(tmp_path, make_model, opset):
     model = make_model(5, sequencer="columns", head="ctc", rnn="gru", bidirectional=True)
