@@ -502,9 +502,9 @@ def _providers(target: str) -> tuple[list[str], list[str]]:
     return ["CPUExecutionProvider"], []
 
 
-def _random_samples(model: Any, count: int, seed: int, metadata: Any = None) -> SampleSet:
-    """Random inputs of the model's own size: dynamic axes take the preprocessing height/width from
-    the metadata (a 1-pixel-tall image would measure nothing real), else 1."""
+def random_samples(model: Any, count: int, seed: int, metadata: Any = None) -> SampleSet:
+    """Random inputs of the loaded ONNX ``model``'s own size and dtype: dynamic axes take the preprocessing
+    height/width from the metadata (a 1-pixel-tall image would measure nothing real), else 1."""
     import numpy as np
 
     from edgeseq.passes.calibration import SampleSet as _Set
@@ -780,7 +780,7 @@ def optimize(
     threads = config.threads or physical_cores()  # never more threads than cores (ONNX-TRAPS #15)
     providers, notes = _providers(config.target)
     if evaluation is None:
-        evaluation = _random_samples(proto, RANDOM_EVAL_SAMPLES, config.seed, metadata)
+        evaluation = random_samples(proto, RANDOM_EVAL_SAMPLES, config.seed, metadata)
         notes.append("no evaluation samples given: random inputs, agreement and max difference only")
     if len(evaluation) > config.max_eval_samples:
         from edgeseq.passes.calibration import take
@@ -900,9 +900,13 @@ def load_samples(
         return cal.load_checkpoint_data(
             checkpoint, metadata, config.calibration_samples, config.seed, config.max_eval_samples
         )
-    samples = cal.load_folder(calibration_dir, metadata)  # type: ignore[arg-type]
+    # preprocess only what can be used: a folder of thousands of images would otherwise all be decoded
     if eval_dir is not None:
-        return cal.take(samples, config.calibration_samples, config.seed), cal.load_folder(eval_dir, metadata)
+        samples = cal.load_folder(calibration_dir, metadata, limit=config.calibration_samples)  # type: ignore[arg-type]
+        held_out = cal.load_folder(eval_dir, metadata, limit=config.max_eval_samples)
+        return cal.take(samples, config.calibration_samples, config.seed), held_out
+    limit = config.calibration_samples + config.max_eval_samples
+    samples = cal.load_folder(calibration_dir, metadata, limit=limit)  # type: ignore[arg-type]
     if len(samples) <= config.calibration_samples:
         samples.source += " (too few samples to hold some out: calibration and gate use the same samples)"
         return samples, samples

@@ -202,28 +202,15 @@ def _random_checkpoint(recipe: str, path: Path) -> None:
 
 
 def _optimize(fp32_path: Path, out_dir: Path, variants: list[str]) -> None:
-    import numpy as np
-    import onnxruntime as ort
+    import onnx
 
-    from edgeseq.optimization import OptimizeConfig, optimize
-    from edgeseq.passes.calibration import from_arrays
+    from edgeseq.optimization import OptimizeConfig, optimize, random_samples
+    from edgeseq.runtime.metadata import metadata_of
 
-    inp = ort.InferenceSession(str(fp32_path), providers=["CPUExecutionProvider"]).get_inputs()[0]
-    shape = [d if isinstance(d, int) else None for d in inp.shape][1:]
-    if any(d is None for d in shape):  # a dynamic width: calibrate at the export example's size
-        from edgeseq.runtime.metadata import ModelMetadata
-
-        meta = ModelMetadata.from_props(ort.InferenceSession(str(fp32_path)).get_modelmeta().custom_metadata_map)
-        pre = meta.preprocess
-        shape = [shape[0] or 1, shape[1] or int(pre["height"]), shape[2] or int(pre["width"])]
-    rng = np.random.default_rng(0)
-    dtype = np.uint8 if "uint8" in inp.type else np.float32
-    data = (
-        rng.integers(0, 256, size=[CALIBRATION_SAMPLES, *shape], dtype=np.uint8)
-        if dtype == np.uint8
-        else rng.standard_normal([CALIBRATION_SAMPLES, *shape]).astype(np.float32)
-    )
-    calib = from_arrays(data, source="random inputs (latency benchmark)")
+    proto = onnx.load(str(fp32_path), load_external_data=False)
+    # random inputs at the model's own size (dynamic axes: the export example's size, NCHW or NHWC)
+    calib = random_samples(proto, CALIBRATION_SAMPLES, 0, metadata_of(proto))
+    calib.source = "random inputs (latency benchmark)"
     # FP16 is for CUDA (ONNX-TRAPS #13): let the optimizer check it there
     target = "cuda" if "fp16" in variants else "cpu"
     # latency_runs=0: the suite measures latency itself, side by side

@@ -83,6 +83,17 @@ def test_load_samples_holds_out_what_calibration_does_not_use(tiny_lstm: Path, t
         load_samples(tiny_lstm, OptimizeConfig(), tmp_path / "data", checkpoint=tmp_path / "x.pt")
 
 
+def test_load_samples_preprocesses_no_more_than_it_uses(tiny_lstm: Path, tmp_path: Path) -> None:
+    for label in "0123":
+        for i in range(5):
+            _png(tmp_path / "data" / label / f"{i}.png", 16, value=20 * i)
+    config = OptimizeConfig(calibration_samples=4, max_eval_samples=6)
+    calib, held_out = load_samples(tiny_lstm, config, tmp_path / "data")  # 20 images, 10 usable
+    assert (len(calib), len(held_out)) == (4, 6)
+    calib, held_out = load_samples(tiny_lstm, config, tmp_path / "data", eval_dir=tmp_path / "data")
+    assert (len(calib), len(held_out)) == (4, 6)
+
+
 def test_samples_from_splits_converts_targets() -> None:
     import types
 
