@@ -30,6 +30,7 @@ Only the standard library, onnxruntime and ``edgeseq.errors`` / ``edgeseq.runtim
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import mmap
@@ -877,7 +878,14 @@ def create_session_isolated(
     from edgeseq.runtime.session import SessionConfig, create_session, requested_providers
 
     config = config if config is not None else SessionConfig()
-    check_model_file(path, allow_domains=allow_domains, max_bytes=max_bytes, verify_manifest=verify_manifest)
+    # create_session checks the file again with the config's settings: give it the caller's, so a
+    # domain allowed here is not refused there
+    config = dataclasses.replace(
+        config,
+        allow_domains=tuple(dict.fromkeys([*config.allow_domains, *(allow_domains or ())])),
+        verify_manifest=config.verify_manifest and verify_manifest,
+    )
+    check_model_file(path, allow_domains=config.allow_domains, max_bytes=max_bytes, verify_manifest=verify_manifest)
     providers = [p if isinstance(p, str) else p[0] for p in requested_providers(config)]
     probe_in_subprocess(
         path,

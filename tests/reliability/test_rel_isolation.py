@@ -75,3 +75,32 @@ def test_a_stray_module_in_the_current_folder_is_not_imported(tiny_model, tmp_pa
     (tmp_path / "onnxruntime.py").write_text("raise SystemExit(9)\n")
     monkeypatch.chdir(tmp_path)
     assert probe_in_subprocess(tiny_model) == "ran"
+
+
+def test_an_allowed_domain_is_allowed_by_both_checks(tmp_path, monkeypatch):
+    """create_session_isolated checks the file, then create_session checks it again: both with the caller's domains."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    from edgeseq.runtime import session as session_mod
+
+    graph = helper.make_graph(
+        [helper.make_node("MyOp", ["x"], ["y"], domain="my.domain")],
+        "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1])],
+    )
+    path = tmp_path / "custom.onnx"
+    onnx.save(
+        helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18), helper.make_opsetid("my.domain", 1)]), path
+    )
+
+    class Opened:  # stands in for the session a registered custom-op library would give
+        def get_providers(self):
+            return ["CPUExecutionProvider"]
+
+    monkeypatch.setattr(safety, "probe_in_subprocess", lambda *a, **k: "ran")
+    monkeypatch.setattr(session_mod, "_load", lambda *a, **k: Opened())
+    with pytest.raises(ModelFileError, match="my.domain"):
+        create_session_isolated(path)  # not allowed: refused by the first check
+    assert isinstance(create_session_isolated(path, allow_domains=["my.domain"]), Opened)
