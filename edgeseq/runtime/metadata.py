@@ -70,6 +70,46 @@ class ModelMetadata:
         """Width of the class axis of ``logits``."""
         return len(self.alphabet) + 1 if self.task == "ctc" else len(self.labels)
 
+    def check_graph(
+        self, input_names: list[str], output_names: list[str], logits_classes: int | None, where: str
+    ) -> None:
+        """Refuse metadata that contradicts its graph or cannot drive preprocessing and decoding.
+
+        Args:
+            input_names, output_names: the graph's input and output names.
+            logits_classes: the declared size of the logits' last axis (None when symbolic).
+            where: the model's path, for the messages.
+
+        Raises:
+            ModelFileError: names, class count, empty labels/alphabet or a bad preprocessing spec.
+        """
+        from edgeseq.errors import InputError
+        from edgeseq.runtime.preprocess import check_spec
+
+        if self.input.name not in input_names:
+            raise ModelFileError(
+                f"{where}: edgeseq.input names {self.input.name!r}, but the graph inputs are {list(input_names)}"
+            )
+        if self.outputs.logits not in output_names:
+            raise ModelFileError(
+                f"{where}: edgeseq.outputs names {self.outputs.logits!r}, but the graph outputs are {list(output_names)}"
+            )
+        if isinstance(logits_classes, int) and self.num_classes and logits_classes != self.num_classes:
+            what = "alphabet + blank" if self.task == "ctc" else "labels"
+            raise ModelFileError(
+                f"{where}: output {self.outputs.logits!r} has {logits_classes} classes; "
+                f"expected {self.num_classes} ({what} in the metadata)"
+            )
+        if self.task == "classification" and not self.labels:
+            raise ModelFileError(f"{where}: edgeseq.labels is empty; expected the class names")
+        if self.task == "ctc" and not self.alphabet:
+            raise ModelFileError(f"{where}: edgeseq.alphabet is empty; expected the characters of the CTC classes")
+        if self.preprocess:
+            try:
+                check_spec(self.preprocess)
+            except InputError as exc:
+                raise ModelFileError(f"{where}: edgeseq metadata: {exc}") from None
+
     def to_props(self) -> dict[str, str]:
         """Serialise to ``{"edgeseq.<field>": json}`` for ``ModelProto.metadata_props``."""
         return {PREFIX + key: json.dumps(value, sort_keys=True) for key, value in asdict(self).items()}

@@ -20,7 +20,7 @@ from PIL import Image
 
 from edgeseq.errors import ConfigError, InputError, ModelFileError
 from edgeseq.runtime.metadata import ModelMetadata
-from edgeseq.runtime.preprocess import check_spec, load_image, preprocess_image, spec_dict, to_pixels
+from edgeseq.runtime.preprocess import load_image, preprocess_image, spec_dict, to_pixels
 from edgeseq.runtime.results import Prediction, TextPrediction
 from edgeseq.runtime.session import SessionConfig, create_session
 
@@ -196,33 +196,9 @@ class Predictor:
 
     def _check_metadata(self, meta: ModelMetadata) -> None:
         """Refuse a model whose metadata contradicts its graph (names, class count)."""
-        where = str(self.path)
-        if meta.input.name not in self.input_names:
-            raise ModelFileError(
-                f"{where}: edgeseq.input names {meta.input.name!r}, but the graph inputs are {list(self.input_names)}"
-            )
-        if meta.outputs.logits not in self.output_names:
-            raise ModelFileError(
-                f"{where}: edgeseq.outputs names {meta.outputs.logits!r}, "
-                f"but the graph outputs are {list(self.output_names)}"
-            )
-        declared = {o.name: o.shape for o in self.session.get_outputs()}[meta.outputs.logits]
-        classes = declared[-1] if declared else None
-        if isinstance(classes, int) and meta.num_classes and classes != meta.num_classes:
-            what = "alphabet + blank" if meta.task == "ctc" else "labels"
-            raise ModelFileError(
-                f"{where}: output {meta.outputs.logits!r} has {classes} classes; "
-                f"expected {meta.num_classes} ({what} in the metadata)"
-            )
-        if meta.task == "classification" and not meta.labels:
-            raise ModelFileError(f"{where}: edgeseq.labels is empty; expected the class names")
-        if meta.task == "ctc" and not meta.alphabet:
-            raise ModelFileError(f"{where}: edgeseq.alphabet is empty; expected the characters of the CTC classes")
-        if meta.preprocess:
-            try:
-                check_spec(meta.preprocess)
-            except InputError as exc:
-                raise ModelFileError(f"{where}: edgeseq metadata: {exc}") from None
+        logits = {o.name: o.shape for o in self.session.get_outputs()}.get(meta.outputs.logits)
+        classes = logits[-1] if logits else None
+        meta.check_graph(list(self.input_names), list(self.output_names), classes, str(self.path))
 
     def _sample_from_image(self, source: Any, spec: dict[str, Any]) -> np.ndarray:
         """One image → the array fed for it: float32 (C, H, W), or uint8 (H, W, C) when preprocessing is in the graph."""

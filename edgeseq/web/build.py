@@ -135,11 +135,11 @@ def _metadata(model, model_path: Path):
             "mean/std: export it with `edgeseq export`"
         )
     graph_inputs = [i.name for i in model.graph.input if i.name not in {t.name for t in model.graph.initializer}]
-    graph_outputs = [o.name for o in model.graph.output]
-    if meta.input.name not in graph_inputs:
-        raise ModelFileError(f"edgeseq.input names {meta.input.name!r}; the graph inputs are {graph_inputs}")
-    if meta.outputs.logits not in graph_outputs:
-        raise ModelFileError(f"edgeseq.outputs names {meta.outputs.logits!r}; the graph outputs are {graph_outputs}")
+    outputs = {o.name: o.type.tensor_type.shape.dim for o in model.graph.output}
+    dims = outputs.get(meta.outputs.logits)
+    classes = dims[-1].dim_value if dims and dims[-1].HasField("dim_value") else None
+    # the same checks the Predictor makes: a page for a model the runtime refuses would only fail in the browser
+    meta.check_graph(graph_inputs, list(outputs), classes, str(model_path))
     if len(graph_inputs) != 1:
         raise ModelFileError(f"the page feeds one input; the graph has {len(graph_inputs)}: {graph_inputs}")
     return meta

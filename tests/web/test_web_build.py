@@ -109,6 +109,28 @@ def test_build_refuses_unsupported_model_before_writing(tmp_path: Path) -> None:
     assert not (tmp_path / "page").exists()
 
 
+@pytest.mark.parametrize(
+    ("change", "match"),
+    [
+        ({"labels": []}, "edgeseq.labels is empty"),
+        ({"labels": ["a", "b"]}, "has 10 classes; expected 2"),
+        ({"preprocess": {**PREPROCESS, "color": "CMYK"}}, "color"),
+    ],
+)
+def test_build_refuses_metadata_the_predictor_refuses(tmp_path: Path, change: dict, match: str) -> None:
+    # the page and the Predictor read the metadata with one check (ModelMetadata.check_graph)
+    from edgeseq.errors import ModelFileError
+
+    model = _model(metadata=False)
+    fields = {"task": "classification", "labels": [str(i) for i in range(10)], "preprocess": PREPROCESS, **change}
+    helper.set_model_props(model, ModelMetadata(**fields).to_props())
+    path = tmp_path / "m.onnx"
+    onnx.save(model, path)
+    with pytest.raises(ModelFileError, match=match):
+        build_web(path, tmp_path / "page")
+    assert not (tmp_path / "page").exists()
+
+
 # ----------------------------------------------------------------------------- the page folder
 @pytest.mark.parametrize("backend", ["auto", "wasm"])
 def test_build_writes_an_offline_page(model_file: Path, tmp_path: Path, backend: str) -> None:
