@@ -72,11 +72,16 @@ def make_session(
     """
     import onnxruntime as ort
 
-    so = ort.SessionOptions()
-    so.graph_optimization_level = getattr(ort.GraphOptimizationLevel, graph_level)
-    so.intra_op_num_threads = threads
-    so.inter_op_num_threads = 1
-    so.add_session_config_entry("session.intra_op.allow_spinning", "1" if spinning else "0")
+    from edgeseq.runtime.safety import GRAPH_LEVELS
+    from edgeseq.runtime.session import CUDA, SessionConfig, requested_providers, session_options
+
+    # the options a deployed Predictor gets (threads checked against the usable CPUs, log level, and
+    # cuDNN's heuristic algorithm search on CUDA: an exhaustive search per new width, ONNX-TRAPS #16)
+    level = {ort_name: name for name, ort_name in GRAPH_LEVELS.items()}[graph_level]
+    config = SessionConfig(threads=threads, graph_optimization=level, allow_spinning=spinning)
+    so = session_options(config)
+    cuda = requested_providers(SessionConfig(providers="cuda")) if CUDA in providers else []
+    providers = [cuda[0] if p == CUDA else p for p in providers]
     return ort.InferenceSession(str(path), so, providers=list(providers))
 
 

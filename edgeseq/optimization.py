@@ -759,7 +759,7 @@ def optimize(
     import onnx
 
     from edgeseq.passes.graphopt import GRAPH_LEVELS
-    from edgeseq.runtime.session import physical_cores
+    from edgeseq.runtime.session import physical_cores, usable_cpus
 
     config = config or OptimizeConfig()
     model = Path(model)
@@ -778,6 +778,10 @@ def optimize(
     cpu = cpu or detect_cpu_features()
     int8 = _resolve_int8(config, cpu)
     threads = config.threads or physical_cores()  # never more threads than cores (ONNX-TRAPS #15)
+    if threads > usable_cpus():
+        raise ConfigError(
+            f"optimize.threads: got {threads}; expected at most {usable_cpus()}, the CPUs this process may use"
+        )
     providers, notes = _providers(config.target)
     if evaluation is None:
         evaluation = random_samples(proto, RANDOM_EVAL_SAMPLES, config.seed, metadata)

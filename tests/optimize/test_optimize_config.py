@@ -111,3 +111,14 @@ def test_shipped_profiles_run_end_to_end(
         assert result.recommended in config.variants
     if name == "cuda-fp16":
         assert any("CUDAExecutionProvider is not available" in note for note in result.notes)
+
+
+def test_more_threads_than_cpus_is_refused_before_any_variant(tiny_lstm: Path, tmp_path: Path) -> None:
+    import os
+
+    from edgeseq.optimization import optimize
+
+    config = OptimizeConfig(variants=["fp32"], threads=(os.cpu_count() or 1) + 1, latency_runs=1)
+    with pytest.raises(ConfigError, match="optimize.threads: got"):
+        optimize(tiny_lstm, tmp_path / "out", config)
+    assert not (tmp_path / "out" / "fp32.onnx").exists()
