@@ -215,7 +215,9 @@ class ExperimentConfig:
                 "expected 'textlines' or 'lines'"
             )
         if self.data.dataset in ("textlines", "lines") and self.model.head != "ctc":
-            raise ConfigError(f"model.head: data.dataset={self.data.dataset!r} needs head 'ctc'; got {self.model.head!r}")
+            raise ConfigError(
+                f"model.head: data.dataset={self.data.dataset!r} needs head 'ctc'; got {self.model.head!r}"
+            )
         if self.preprocess.resize == "height" and self.model.sequencer != "columns":
             raise ConfigError(
                 "preprocess.resize: 'height' gives variable widths, which only the 'columns' sequencer accepts; "

@@ -208,7 +208,9 @@ def compare_output(
         who = "ONNX Runtime" if (fin_ref & ~fin_got).any() else "torch"
         problems.append(f"output {name!r}: {who} produced non-finite values where the other did not")
     elif not np.array_equal(ref64[~fin_ref], got64[~fin_got], equal_nan=True):
-        problems.append(f"output {name!r}: non-finite values differ (inf vs nan or sign) between torch and ONNX Runtime")
+        problems.append(
+            f"output {name!r}: non-finite values differ (inf vs nan or sign) between torch and ONNX Runtime"
+        )
     both = fin_ref & fin_got
     r, g = ref64[both], got64[both]
     diff = np.abs(g - r)

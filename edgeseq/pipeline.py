@@ -48,7 +48,9 @@ class PipelineOptions:
         BenchOptions(backends=self.bench_backends, batches=self.bench_batches, min_time_s=self.bench_min_time_s)
         unknown = [s for s in self.stages if s not in STAGES]
         if unknown or not self.stages:
-            raise ConfigError(f"--stages: got {','.join(self.stages) or 'nothing'}; expected some of {','.join(STAGES)}")
+            raise ConfigError(
+                f"--stages: got {','.join(self.stages) or 'nothing'}; expected some of {','.join(STAGES)}"
+            )
         order = [s for s in STAGES if s in self.stages]
         if order != list(dict.fromkeys(self.stages)):
             self.stages = order  # stages always run in pipeline order; listing order does not matter
@@ -250,7 +252,9 @@ def _summary_rows(cfg, results: dict[str, Any], optimized: Any, bench_result: An
     if "validate" in results:
         worst = results["validate"]["worst"]
         diffs = [w["max_abs"] for w in worst.values() if w.get("max_abs") is not None]
-        rows.setdefault("fp32", {"variant": "fp32", "precision": "fp32"})["parity_max_abs"] = max(diffs) if diffs else None
+        rows.setdefault("fp32", {"variant": "fp32", "precision": "fp32"})["parity_max_abs"] = (
+            max(diffs) if diffs else None
+        )
     if optimized is not None:
         for v in optimized.variants:
             row = rows.setdefault(v.name, {"variant": v.name})
@@ -273,8 +277,12 @@ def _summary_rows(cfg, results: dict[str, Any], optimized: Any, bench_result: An
             key = f"{r.backend}"
             row.setdefault("latency", {})
             if key not in row["latency"] or (r.input_shape and r.input_shape[-1] == 200):
-                row["latency"][key] = {"p50_ms": r.p50_ms, "p99_ms": r.p99_ms, "images_per_s": r.images_per_s,
-                                       "shape": r.input_shape}
+                row["latency"][key] = {
+                    "p50_ms": r.p50_ms,
+                    "p99_ms": r.p99_ms,
+                    "images_per_s": r.images_per_s,
+                    "shape": r.input_shape,
+                }
     return list(rows.values())
 
 
@@ -291,7 +299,17 @@ def _variant_of(model_path: str | None, rows: dict[str, dict[str, Any]]) -> str 
 def format_summary(rows: list[dict[str, Any]]) -> str:
     """The summary as a text table: variant, precision, size, accuracy/CER, status, p50, p99, images/s."""
     metric = "cer" if any("cer" in r for r in rows) else "accuracy"
-    header = ["variant", "precision", "size MB", "CER %" if metric == "cer" else "accuracy %", "parity", "p50 ms", "p99 ms", "images/s", "status"]
+    header = [
+        "variant",
+        "precision",
+        "size MB",
+        "CER %" if metric == "cer" else "accuracy %",
+        "parity",
+        "p50 ms",
+        "p99 ms",
+        "images/s",
+        "status",
+    ]
 
     def fmt(value: Any, spec: str) -> str:
         return "-" if value is None else format(value, spec)
@@ -300,17 +318,19 @@ def format_summary(rows: list[dict[str, Any]]) -> str:
     for r in rows:
         lat = next(iter(r.get("latency", {}).values()), {})
         name = r["variant"] + (" *" if r.get("recommended") else "")
-        cells.append([
-            name,
-            r.get("precision", "-"),
-            fmt(r.get("size_mb"), ".2f"),
-            fmt(r.get(metric), ".2f"),
-            fmt(r.get("parity_max_abs"), ".1e"),
-            fmt(lat.get("p50_ms"), ".3f"),
-            fmt(lat.get("p99_ms"), ".3f"),
-            fmt(lat.get("images_per_s"), ".1f"),
-            str(r.get("status", "-"))[:60],
-        ])
+        cells.append(
+            [
+                name,
+                r.get("precision", "-"),
+                fmt(r.get("size_mb"), ".2f"),
+                fmt(r.get(metric), ".2f"),
+                fmt(r.get("parity_max_abs"), ".1e"),
+                fmt(lat.get("p50_ms"), ".3f"),
+                fmt(lat.get("p99_ms"), ".3f"),
+                fmt(lat.get("images_per_s"), ".1f"),
+                str(r.get("status", "-"))[:60],
+            ]
+        )
     widths = [max([len(h)] + [len(c[i]) for c in cells]) for i, h in enumerate(header)]
     lines = ["  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)).rstrip()]
     lines += ["  ".join(c[i].ljust(widths[i]) for i in range(len(header))).rstrip() for c in cells]

@@ -40,7 +40,15 @@ from edgeseq.fileio import ensure_writable_dir, write_json_atomic, write_text_at
 # train.epochs may change: the schedule is then rebuilt for the new length at the step the run reached.
 RESUME_SECTIONS = ("model", "data", "preprocess")
 RESUME_TRAIN_KEYS = (
-    "batch_size", "lr", "optimizer", "weight_decay", "scheduler", "step_size", "gamma", "grad_clip", "seed",
+    "batch_size",
+    "lr",
+    "optimizer",
+    "weight_decay",
+    "scheduler",
+    "step_size",
+    "gamma",
+    "grad_clip",
+    "seed",
     "max_steps_per_epoch",
 )
 # Keys inside RESUME_SECTIONS that change how the run executes, not what it computes.
@@ -405,7 +413,9 @@ def train(
         sampler = DistributedSampler(
             splits.train, num_replicas=dist_info.world_size, rank=dist_info.rank, shuffle=True, seed=cfg.train.seed
         )
-    train_loader = _loader(splits.train, cfg.train.batch_size, True, splits, cfg.train.seed, sampler, cfg.data.num_workers)
+    train_loader = _loader(
+        splits.train, cfg.train.batch_size, True, splits, cfg.train.seed, sampler, cfg.data.num_workers
+    )
     steps_per_epoch = len(train_loader)
     if cfg.train.max_steps_per_epoch:
         steps_per_epoch = min(steps_per_epoch, cfg.train.max_steps_per_epoch)
@@ -484,7 +494,9 @@ def train(
             optimizer.zero_grad(set_to_none=True)
             loss, correct, n = _batch_loss(model, batch, splits, device, autocast)
             if not torch.isfinite(loss):
-                raise InputError(f"training loss became {float(loss)} at epoch {epoch + 1}, step {step}; try a lower train.lr")
+                raise InputError(
+                    f"training loss became {float(loss)} at epoch {epoch + 1}, step {step}; try a lower train.lr"
+                )
             scaler.scale(loss).backward()
             if cfg.train.grad_clip:
                 scaler.unscale_(optimizer)
@@ -552,7 +564,9 @@ def train(
             if splits.task == "ctc"
             else f"test accuracy {test_metrics['accuracy']:.4f}"
         )
-        say(f"done: {headline} (best epoch {best_ckpt['epoch']}), {time.perf_counter() - start:.1f}s; {out / 'best.pt'}")
+        say(
+            f"done: {headline} (best epoch {best_ckpt['epoch']}), {time.perf_counter() - start:.1f}s; {out / 'best.pt'}"
+        )
     result_metrics = _broadcast_object(result_metrics, dist_info)
     result = TrainResult(
         out_dir=str(out),
@@ -668,4 +682,3 @@ def evaluate_checkpoint(path: str | Path, split: str = "test", batch_size: int =
     metrics["checkpoint"] = ckpt["path"]
     metrics["split"] = split
     return metrics
-

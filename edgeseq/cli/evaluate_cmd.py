@@ -8,8 +8,11 @@ from edgeseq.cli.common import print_json
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("evaluate", help="evaluate a checkpoint on its data", description="Evaluate a checkpoint "
-                       "on a split of the data its recipe names (the same split as in training).")
+    p = sub.add_parser(
+        "evaluate",
+        help="evaluate a checkpoint on its data",
+        description="Evaluate a checkpoint on a split of the data its recipe names (the same split as in training).",
+    )
     p.add_argument("checkpoint", help="best.pt / last.pt, or a run folder")
     p.add_argument("--split", default="test", choices=("train", "val", "test"))
     p.add_argument("--batch-size", type=int, default=128)

@@ -17,8 +17,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("recipe", nargs="?", default=None, help="recipe TOML (default: models/digits-rows-lstm.toml)")
     p.add_argument("--out", "-o", required=True, help="run folder")
-    p.add_argument("--stages", type=str_list, default=None,
-                   help="comma-separated subset of train,export,validate,optimize,bench (default: all)")
+    p.add_argument(
+        "--stages",
+        type=str_list,
+        default=None,
+        help="comma-separated subset of train,export,validate,optimize,bench (default: all)",
+    )
     p.add_argument(
         "--export-profile", default=None, help="export profile name or TOML (default: the settings of cpu-fp32)"
     )

@@ -31,11 +31,15 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--threads", type=int, default=None, help="intra-op threads (default: physical cores)")
     parser.add_argument("--batch-size", type=int, default=32, help="images per inference call (default 32)")
     parser.add_argument(
-        "--allow-domain", action="append", default=[], metavar="DOMAIN",
+        "--allow-domain",
+        action="append",
+        default=[],
+        metavar="DOMAIN",
         help="accept operators from this custom domain too (repeatable; only for custom-op libraries you trust)",
     )
     parser.add_argument(
-        "--no-verify-manifest", action="store_true",
+        "--no-verify-manifest",
+        action="store_true",
         help="skip checking the model's sha256 against the manifest (model.json) beside it",
     )
     parser.set_defaults(func=run)

@@ -15,7 +15,11 @@ ROOT = Path(__file__).parents[2]
 
 def _cli(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "edgeseq", *args], cwd=cwd, capture_output=True, text=True, timeout=300,
+        [sys.executable, "-m", "edgeseq", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=300,
         env={**__import__("os").environ, "PYTHONPATH": str(ROOT)},
     )
 
@@ -35,10 +39,14 @@ def test_no_verb_prints_help_and_exits_2(capsys) -> None:
     ("args", "message"),
     [
         (["train", "missing.toml", "--out", "{tmp}/run"], "config file 'missing.toml' not found"),
-        (["train", "models/digits-rows-lstm.toml", "--out", "{tmp}/run", "--set", "train.epochs=-1"],
-         "train.epochs: got -1; expected a positive number"),
-        (["train", "models/digits-rows-lstm.toml", "--out", "{tmp}/file", "--set", "train.epochs=1"],
-         "is a file; expected a folder"),
+        (
+            ["train", "models/digits-rows-lstm.toml", "--out", "{tmp}/run", "--set", "train.epochs=-1"],
+            "train.epochs: got -1; expected a positive number",
+        ),
+        (
+            ["train", "models/digits-rows-lstm.toml", "--out", "{tmp}/file", "--set", "train.epochs=1"],
+            "is a file; expected a folder",
+        ),
         (["evaluate", "{tmp}/nothing.pt"], "not found"),
     ],
 )

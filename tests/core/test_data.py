@@ -42,7 +42,9 @@ def test_dataset_tensor_equals_runtime_preprocessing_of_the_same_pixels() -> Non
     splits = build_datasets(cfg)
     pixels, _ = load_digits_uint8()
     index = splits.test.indices[5]
-    np.testing.assert_array_equal(splits.test.dataset[index][0].numpy(), preprocess_image(pixels[index], cfg.preprocess))
+    np.testing.assert_array_equal(
+        splits.test.dataset[index][0].numpy(), preprocess_image(pixels[index], cfg.preprocess)
+    )
 
 
 def _write_folder(root: Path, classes: dict[str, int]) -> None:

@@ -21,8 +21,19 @@ def test_torchrun_two_processes_gloo(tmp_path: Path) -> None:
     torchrun = shutil.which("torchrun") or str(Path(sys.executable).with_name("torchrun"))
     out = tmp_path / "ddp"
     cmd = [
-        torchrun, "--standalone", "--nproc_per_node=2", "-m", "edgeseq", "train", "models/digits-rows-lstm.toml",
-        "--out", str(out), "--set", "train.epochs=1", "--set", "train.progress=false",
+        torchrun,
+        "--standalone",
+        "--nproc_per_node=2",
+        "-m",
+        "edgeseq",
+        "train",
+        "models/digits-rows-lstm.toml",
+        "--out",
+        str(out),
+        "--set",
+        "train.epochs=1",
+        "--set",
+        "train.progress=false",
     ]
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     result = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600, env=env)

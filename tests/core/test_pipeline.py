@@ -24,8 +24,16 @@ def test_pipeline_runs_every_stage(tmp_path: Path) -> None:
     result = run_pipeline(ROOT / "models" / "digits-rows-lstm.toml", tmp_path, FAST, options, log=lines.append)
     assert set(result.stages) == {"train", "export", "validate", "optimize", "bench"}
     assert result.stages["validate"]["passed"] is True
-    for name in ("train/best.pt", "model.onnx", "model.json", "parity.json", "optimized/optimize_report.json",
-                 "bench/bench.json", "summary.json", "summary.md"):
+    for name in (
+        "train/best.pt",
+        "model.onnx",
+        "model.json",
+        "parity.json",
+        "optimized/optimize_report.json",
+        "bench/bench.json",
+        "summary.json",
+        "summary.md",
+    ):
         assert (tmp_path / name).is_file(), name
     rows = {row["variant"]: row for row in result.summary}
     assert {"pytorch", "fp32", "int8-static", "int8-dynamic"} <= set(rows)
@@ -41,8 +49,19 @@ def test_pipeline_runs_every_stage(tmp_path: Path) -> None:
 @pytest.mark.slow
 def test_pipeline_cli_json_keeps_stdout_clean(tmp_path: Path) -> None:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    args = [sys.executable, "-m", "edgeseq", "pipeline", "models/digits-rows-lstm.toml", "--out", str(tmp_path),
-            "--stages", "train,export,validate", "--json", *[a for s in FAST for a in ("--set", s)]]
+    args = [
+        sys.executable,
+        "-m",
+        "edgeseq",
+        "pipeline",
+        "models/digits-rows-lstm.toml",
+        "--out",
+        str(tmp_path),
+        "--stages",
+        "train,export,validate",
+        "--json",
+        *[a for s in FAST for a in ("--set", s)],
+    ]
     result = subprocess.run(args, cwd=ROOT, capture_output=True, text=True, timeout=600, env=env)
     assert result.returncode == 0, result.stderr[-2000:]
     data = json.loads(result.stdout)

@@ -54,7 +54,10 @@ def test_predict_cli_prints_the_text(lines) -> None:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     result = subprocess.run(
         [sys.executable, "-m", "edgeseq", "predict", str(MODEL), str(path), "--json", "--threads", "1"],
-        capture_output=True, text=True, timeout=120, env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
     )
     assert result.returncode == 0, result.stderr
     record = json.loads(result.stdout.strip().splitlines()[0])
