@@ -2,7 +2,7 @@
 # CUDA checks for the torch-free runtime, in one short run (about a minute on a GPU machine):
 #   1. the CUDA provider is really in use: Predictor(providers="cuda") reports it, and ONNX Runtime's
 #      profile shows the graph's nodes executed by CUDAExecutionProvider (ORT falls back to CPU
-#      silently otherwise: ONNX-TRAPS #17);
+#      silently otherwise: docs/traps.md #17);
 #   2. parity: CUDA vs CPU logits on the same preprocessed batch, and the same predicted labels;
 #   3. latency: median/p90 per call on CPU and CUDA at batch 1 and 64 (after warm-up: TRAPS #16).
 # Then the gpu-marked runtime tests, when the training extras (torch, onnx) are installed.

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The GPU part of the benchmark suite: ONNX Runtime CUDA, FP32 and FP16, batch sweep, on resnet18-rows-lstm
-# (224x224) and the text-line CRNN (width sweep: each new width pays cuDNN's setup, ONNX-TRAPS #16; every
+# (224x224) and the text-line CRNN (width sweep: each new width pays cuDNN's setup, docs/traps.md #16; every
 # shape is warmed up before timing). Results go beside the CPU ones: benchmarks/results/gpu/.
 # About 2-4 minutes on one GPU. (Provider/parity checks of the runtime are in benchmarks/gpu_check.sh.)
 #

@@ -112,7 +112,7 @@ def call_overhead(model: str, calls: int, threads: int | None) -> dict[str, dict
             "Predictor.predict(png path)": lambda: predictor.predict(png),
         }
         timings: dict[str, list[int]] = {name: [] for name in variants}
-        for fn in variants.values():  # warm-up: the first runs allocate (ONNX-TRAPS #16)
+        for fn in variants.values():  # warm-up: the first runs allocate (docs/traps.md #16)
             for _ in range(20):
                 fn()
         for _ in range(calls):

@@ -26,7 +26,7 @@ DEFAULT_MAX_ACCURACY_DROP = 1.0
 # Batch-1 latency runs per variant: enough for a stable median on a 2-core machine without
 # making `edgeseq optimize` slow (a 224x224 ResNet-18 variant takes ~10-30 ms per run).
 DEFAULT_LATENCY_RUNS = 50
-_LATENCY_WARMUP = 5  # the first runs pay allocation and kernel selection (ONNX-TRAPS #16)
+_LATENCY_WARMUP = 5  # the first runs pay allocation and kernel selection (docs/traps.md #16)
 # Tiny models run in microseconds: time at least this long so the median is not one scheduler tick.
 _LATENCY_MIN_TIME_S = 0.2
 _ORT_TYPES = {"tensor(float)": np.float32, "tensor(float16)": np.float16, "tensor(uint8)": np.uint8}
@@ -66,7 +66,7 @@ def make_session(
 ):
     """An onnxruntime session with ``threads`` intra-op threads.
 
-    Spinning is off by default (ONNX-TRAPS #15: spinning threads burn the CPU that preprocessing
+    Spinning is off by default (docs/traps.md #15: spinning threads burn the CPU that preprocessing
     and other processes need); onnxruntime's own default is on, which lowers the latency of models
     with many short kernels (INT8) on an otherwise idle machine.
     """
@@ -76,7 +76,7 @@ def make_session(
     from edgeseq.runtime.session import CUDA, SessionConfig, requested_providers, session_options
 
     # the options a deployed Predictor gets (threads checked against the usable CPUs, log level, and
-    # cuDNN's heuristic algorithm search on CUDA: an exhaustive search per new width, ONNX-TRAPS #16)
+    # cuDNN's heuristic algorithm search on CUDA: an exhaustive search per new width, docs/traps.md #16)
     level = {ort_name: name for name, ort_name in GRAPH_LEVELS.items()}[graph_level]
     config = SessionConfig(threads=threads, graph_optimization=level, allow_spinning=spinning)
     so = session_options(config)

@@ -1,12 +1,12 @@
 """One-graph ONNX export with verification: :func:`export_onnx` and :func:`export_checkpoint`.
 
-Exporter paths and why TorchScript is the default (measured on torch 2.14.1, see ONNX-TRAPS.md):
+Exporter paths and why TorchScript is the default (measured on torch 2.14.1, see docs/traps.md):
 
 * ``torchscript`` (``torch.onnx.export(..., dynamo=False)``) keeps batch, height/width and the
   sequence length symbolic for every LSTM/GRU/RNN variant (uni/bidirectional, 1-2 layers), emits
   one native ``LSTM``/``GRU``/``RNN`` node per layer, and takes well under a second. Opsets 14-20.
 * ``dynamo`` (``torch.onnx.export(..., dynamo=True)``) silently freezes a declared dynamic axis for
-  bidirectional or multi-layer RNNs (ONNX-TRAPS #1, #2) and fails outright on some CRNNs (#4). It is
+  bidirectional or multi-layer RNNs (docs/traps.md #1, #2) and fails outright on some CRNNs (#4). It is
   kept as a fallback for modules the TorchScript tracer cannot handle, and as ``dynamo-ep``
   (``torch.export.export`` first, then the ONNX translation) for the cases where only that works.
   Opset 18 or newer.
@@ -51,7 +51,7 @@ from edgeseq.errors import ConfigError, ExportError
 DEFAULT_OPSET = 18  # both exporter paths produce it; the TorchScript path alone could go lower
 MIN_OPSET = 14  # lowest opset the TorchScript path is tested at (LSTM/GRU/Softmax semantics settled)
 MAX_OPSET = 20  # highest opset the TorchScript exporter of torch 2.x emits
-DYNAMO_MIN_OPSET = 18  # the dynamo exporter refuses older opsets (ONNX-TRAPS #10)
+DYNAMO_MIN_OPSET = 18  # the dynamo exporter refuses older opsets (docs/traps.md #10)
 EXPORTERS = ("auto", "torchscript", "dynamo")
 STRATEGIES = {
     "auto": ("torchscript", "dynamo", "dynamo-ep"),
@@ -233,7 +233,7 @@ def _dynamo_shapes(plan: _Plan) -> Any:
 
 
 def _dynamo_example(example: Any, plan: _Plan) -> Any:
-    # torch.export specialises sizes 0 and 1 (ONNX-TRAPS #6): trace a dynamic batch with 2 samples
+    # torch.export specialises sizes 0 and 1 (docs/traps.md #6): trace a dynamic batch with 2 samples
     if not plan.static and 0 in plan.axes[INPUT_NAME] and example.shape[0] == 1:
         return example.repeat(2, *([1] * (example.dim() - 1)))
     return example

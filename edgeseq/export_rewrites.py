@@ -5,7 +5,7 @@ Rewrites (export-hostile pattern -> equivalent export-friendly one):
 * ``nn.AdaptiveAvgPool2d((1, None))`` -> ``x.mean(dim=-2, keepdim=True)``, ``((None, 1))`` ->
   ``x.mean(dim=-1, keepdim=True)``; the same for ``AdaptiveMaxPool2d`` with ``amax``.
   Why: CRNNs collapse the height with adaptive pooling, and the TorchScript exporter refuses it
-  with a dynamic width ("adaptive pooling, since output_size is not constant", ONNX-TRAPS #5,
+  with a dynamic width ("adaptive pooling, since output_size is not constant", docs/traps.md #5,
   pytorch#42653). When the pooled axis goes to size 1 and the other is kept (``None``), adaptive
   pooling *is* a mean (max) over that axis, so the rewrite is exact; it exports as ``ReduceMean``
   (``ReduceMax``) and keeps the width symbolic on both exporter paths. Other output sizes are not

@@ -1,6 +1,6 @@
 """Structural checks on an exported ONNX graph: validity, native RNN nodes, symbolic dynamic axes.
 
-These are the checks that catch the traps ``onnx.checker`` lets through (ONNX-TRAPS #1, #2, #9):
+These are the checks that catch the traps ``onnx.checker`` lets through (docs/traps.md #1, #2, #9):
 a declared dynamic axis frozen to the example's size in an input *or* an output, and an RNN
 unrolled into per-timestep ops or a ``Loop``/``Scan``. Numbers (torch vs ONNX Runtime) are checked
 by :mod:`edgeseq.parity`.
@@ -113,7 +113,7 @@ def frozen_axes(model: Any, expected: Mapping[str, Mapping[int, str]]) -> list[s
     """Problems with declared dynamic axes: ``expected`` maps a graph input/output name to its dynamic axes.
 
     An axis passes when the graph declares it symbolic (a ``dim_param``). A fixed size means the
-    exporter froze it to the example's value (ONNX-TRAPS #1, #2); an unknown dim is accepted by
+    exporter froze it to the example's value (docs/traps.md #1, #2); an unknown dim is accepted by
     ONNX Runtime but tells the runtime nothing, so it is reported too.
     """
     shapes = {v.name: dims(v) for v in list(model.graph.input) + list(model.graph.output)}

@@ -10,7 +10,7 @@ Variants:
     fp32          the input model, copied (the reference)
     ort-opt       onnxruntime's offline-optimized graph at ``graph_level``
     int8-static   static QDQ, per-channel weights, calibrated on samples
-    int8-dynamic  dynamic quantization of LSTM/MatMul/Gemm only (never Conv: ONNX-TRAPS #11)
+    int8-dynamic  dynamic quantization of LSTM/MatMul/Gemm only (never Conv: docs/traps.md #11)
     int8-mixed    static QDQ for the convolutional part + dynamic for LSTM/MatMul/Gemm
     fp16          float16 with float32 inputs/outputs (for CUDA)
     ort           the ORT format (.ort) of ``ort_source`` plus its reduced-operator config (mobile)
@@ -652,7 +652,7 @@ def _sandbox(
     check = checker(dst, row.session_graph_level, providers, shape, timeout_s)
     crashed = check.returncode is not None and check.returncode < 0
     if not check.ok and crashed and row.session_graph_level == "ORT_ENABLE_ALL":
-        # ONNX-TRAPS #13: an FP16 LSTM session crashed at ORT_ENABLE_ALL but worked at EXTENDED
+        # docs/traps.md #13: an FP16 LSTM session crashed at ORT_ENABLE_ALL but worked at EXTENDED
         retry = checker(dst, "ORT_ENABLE_EXTENDED", providers, shape, timeout_s)
         if retry.ok:
             row.notes.append(f"ORT_ENABLE_ALL {check.reason}; measured at ORT_ENABLE_EXTENDED — deploy with that level")
@@ -777,7 +777,7 @@ def optimize(
     input_name = proto.graph.input[0].name
     cpu = cpu or detect_cpu_features()
     int8 = _resolve_int8(config, cpu)
-    threads = config.threads or physical_cores()  # never more threads than cores (ONNX-TRAPS #15)
+    threads = config.threads or physical_cores()  # never more threads than cores (docs/traps.md #15)
     if threads > usable_cpus():
         raise ConfigError(
             f"optimize.threads: got {threads}; expected at most {usable_cpus()}, the CPUs this process may use"

@@ -29,7 +29,7 @@ from edgeseq.runtime.preprocess import pixels_from_normalized
 
 # fp32 on CPU: the same maths in a different kernel order (MKL-DNN/ATen vs MLAS) differs by a few
 # ulp per op. Measured on this stack: <= 4e-7 for CRNNs and < 1e-5 for resnet18-rows-lstm at
-# 224x224 with random weights (ONNX-TRAPS #1 and the export tests). ATOL leaves an order of
+# 224x224 with random weights (docs/traps.md #1 and the export tests). ATOL leaves an order of
 # magnitude of headroom above that while staying far below any real export bug (a wrong weight
 # or a frozen axis gives differences of 1e-2 or more).
 PARITY_ATOL = 1e-4

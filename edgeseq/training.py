@@ -159,7 +159,7 @@ def _pick_device(kind: str, dist_info: _Dist) -> torch.device:
 
 def _set_threads(cfg: ExperimentConfig, dist_info: _Dist) -> int:
     local_world = int(os.environ.get("LOCAL_WORLD_SIZE", dist_info.world_size))
-    # Oversubscribing cores makes every process slower (ONNX-TRAPS #15 holds for torch too).
+    # Oversubscribing cores makes every process slower (docs/traps.md #15 holds for torch too).
     from edgeseq.runtime.session import physical_cores
 
     threads = cfg.train.threads or max(1, physical_cores() // max(1, local_world))

@@ -2,7 +2,7 @@
 
 Each backend opens the model for one :class:`MeasureSpec` and returns an :class:`OpenedModel`:
 a zero-argument ``infer`` bound to its input, plus what actually ran (provider, precision),
-read back from the backend rather than assumed (ONNX-TRAPS #14 and #17).
+read back from the backend rather than assumed (docs/traps.md #14 and #17).
 
 :func:`measure` turns a spec into one result row. :func:`measure_isolated` does the same in a
 fresh Python process (``python -m edgeseq.bench.backends``) so that peak RSS, allocator arenas
@@ -67,7 +67,7 @@ class MeasureSpec:
         dtype: ``"float32"`` or ``"uint8"``.
         batch, threads: recorded, and ``threads`` is applied to the backend.
         spinning: let onnxruntime's intra-op threads spin-wait between runs (off by default:
-            spinning burns CPU that preprocessing needs, ONNX-TRAPS #15).
+            spinning burns CPU that preprocessing needs, docs/traps.md #15).
         model_precision: what the graph computes in ("fp32", "fp16", "int8"), from the graph.
         profile: also run onnxruntime's profiler (ort-cpu only) for per-stage times.
     """
@@ -152,14 +152,14 @@ def open_ort(spec: MeasureSpec) -> OpenedModel:
             raise BackendUnavailable(
                 "CUDAExecutionProvider is not available (needs onnxruntime-gpu and a CUDA GPU: pip install 'edgeseq[gpu]')"
             )
-        # the runtime's default: no per-shape cuDNN benchmarking (ONNX-TRAPS #16, variable widths)
+        # the runtime's default: no per-shape cuDNN benchmarking (docs/traps.md #16, variable widths)
         providers = [("CUDAExecutionProvider", {"cudnn_conv_algo_search": CUDNN_SEARCH}), "CPUExecutionProvider"]
     else:
         providers = ["CPUExecutionProvider"]
     session = _ort_session(spec, providers)
     used = session.get_providers()
     if spec.backend == "ort-cuda" and used[0] != "CUDAExecutionProvider":
-        # onnxruntime silently falls back to the CPU when CUDA cannot start (ONNX-TRAPS #17).
+        # onnxruntime silently falls back to the CPU when CUDA cannot start (docs/traps.md #17).
         raise BackendUnavailable(f"CUDAExecutionProvider was requested but the session runs on {used[0]}")
     output_names = [o.name for o in session.get_outputs()]
     return OpenedModel(
@@ -220,7 +220,7 @@ def open_openvino(spec: MeasureSpec) -> OpenedModel:
     """Read the same ONNX file with OpenVINO, reshape to the static benchmark shape, compile for CPU.
 
     ``openvino`` keeps OpenVINO's default precision (bf16 on CPUs with AMX/AVX512-BF16,
-    ONNX-TRAPS #14); ``openvino-f32`` forces f32 for a like-for-like row. The precision that
+    docs/traps.md #14); ``openvino-f32`` forces f32 for a like-for-like row. The precision that
     actually ran is read back from the compiled model.
     """
     try:
@@ -453,7 +453,7 @@ def measure_isolated(spec: MeasureSpec, *, python: str | None = None) -> dict[st
         timeout=spec.max_time_s + WORKER_TIMEOUT_MARGIN_S,
     )
     if proc.returncode != 0:
-        # a crash inside a backend (onnxruntime segfaulted creating FP16 sessions, ONNX-TRAPS #13) is this
+        # a crash inside a backend (onnxruntime segfaulted creating FP16 sessions, docs/traps.md #13) is this
         # row's result, not the end of the run
         from edgeseq.runtime.safety import describe_returncode
 

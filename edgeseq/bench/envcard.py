@@ -101,7 +101,7 @@ def usable_cores() -> int:
     """Physical cores this process may run on (affinity and cgroup quota): the default and ceiling for threads.
 
     More threads than physical cores made onnxruntime about 3x slower at the median on a
-    2-core machine (ONNX-TRAPS #15). The runtime's own count, so bench and Predictor agree.
+    2-core machine (docs/traps.md #15). The runtime's own count, so bench and Predictor agree.
     """
     from edgeseq.runtime.session import physical_cores
 

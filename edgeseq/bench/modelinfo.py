@@ -117,7 +117,7 @@ def inspect_model(ref: ModelRef) -> ModelInfo:
     from edgeseq.runtime.session import check_model_file
 
     # Before any backend reads the file: ORT would follow external data out of the model's folder,
-    # even a hard link (ONNX-TRAPS #20); the report also carries the sha256 the rows record.
+    # even a hard link (docs/traps.md #20); the report also carries the sha256 the rows record.
     report = check_model_file(ref.path)
     path = Path(ref.path)
     try:

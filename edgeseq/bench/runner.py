@@ -45,7 +45,7 @@ class BenchOptions:
         batches: batch sizes.
         threads: intra-op thread counts; ``None`` = the physical cores this process may use.
         widths, heights: values for a dynamic width/height axis (``None``: the model's default size).
-        spinning: onnxruntime intra-op spin-waiting (off by default, ONNX-TRAPS #15; recorded per row).
+        spinning: onnxruntime intra-op spin-waiting (off by default, docs/traps.md #15; recorded per row).
         min_time_s, min_runs, warmup_runs, max_time_s: see ``time_callable``.
         isolate: measure each row in a fresh Python process so peak RSS is per row.
         rounds: > 1 interleaves the rows: each row's timed calls are split into this many slices and

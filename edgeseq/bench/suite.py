@@ -211,7 +211,7 @@ def _optimize(fp32_path: Path, out_dir: Path, variants: list[str]) -> None:
     # random inputs at the model's own size (dynamic axes: the export example's size, NCHW or NHWC)
     calib = random_samples(proto, CALIBRATION_SAMPLES, 0, metadata_of(proto))
     calib.source = "random inputs (latency benchmark)"
-    # FP16 is for CUDA (ONNX-TRAPS #13): let the optimizer check it there
+    # FP16 is for CUDA (docs/traps.md #13): let the optimizer check it there
     target = "cuda" if "fp16" in variants else "cpu"
     # latency_runs=0: the suite measures latency itself, side by side
     config = OptimizeConfig(

@@ -153,7 +153,7 @@ class Backbone(nn.Module):
 
         Use ``min_feature=1`` for what the network accepts at all. For a dynamic axis exported with
         ``torch.export`` use ``min_feature=2``: sizes 0 and 1 are specialised by its guards
-        (ONNX-TRAPS #6), for example ResNet-18 needs 33, not 32.
+        (docs/traps.md #6), for example ResNet-18 needs 33, not 32.
         """
         return self._min_along(0, min_feature), self._min_along(1, min_feature)
 
@@ -273,7 +273,7 @@ def _load_state_dict_file(model: nn.Module, arch: str, weights_path: str) -> Non
     if not path.is_file():
         raise ConfigError(f"model.weights_path: file {str(path)!r} not found; expected the {arch} state_dict (.pth)")
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)  # never unpickle code (ONNX-TRAPS #19)
+        state = torch.load(path, map_location="cpu", weights_only=True)  # never unpickle code (docs/traps.md #19)
     except (pickle.UnpicklingError, RuntimeError, EOFError, OSError, ValueError) as exc:
         raise ModelFileError(
             f"model.weights_path: {str(path)!r} is not a loadable weights-only state_dict ({type(exc).__name__})"

@@ -97,7 +97,7 @@ class ImageSequenceModel(nn.Module):
 
         Only the axis in :meth:`dynamic_input_axes` may differ from :attr:`input_size` at run time (the other
         is fixed by the RNN input size D). For a dynamic axis exported with ``torch.export`` ask for
-        ``min_feature=2`` (ONNX-TRAPS #6: sizes 0 and 1 are specialised).
+        ``min_feature=2`` (docs/traps.md #6: sizes 0 and 1 are specialised).
         """
         return self.backbone.min_input_size(min_feature)
 
@@ -105,7 +105,7 @@ class ImageSequenceModel(nn.Module):
         """Smallest (height, width) to declare for dynamic axes when exporting with ``torch.export``.
 
         On the dynamic axis the feature map keeps at least ``max(2, step + 1)`` cells, so both it and the
-        sequence length T stay >= 2 (``torch.export`` specialises sizes 0 and 1, ONNX-TRAPS #6; ResNet-18
+        sequence length T stay >= 2 (``torch.export`` specialises sizes 0 and 1, docs/traps.md #6; ResNet-18
         gives 33, not 32). A fixed axis returns the configured size, the only one the model accepts.
         """
         size = list(self.input_size)

@@ -1,8 +1,8 @@
 """Recurrent layers over (B, T, D) sequences: LSTM, GRU and Elman RNN, batch first.
 
 No initial-state buffers (a fixed-batch ``h0`` freezes or breaks the batch axis in export,
-ONNX-TRAPS #7) and no packed sequences (every image column is a valid timestep; packing fails
-on the dynamo path and has a history of wrong outputs, ONNX-TRAPS #8).
+docs/traps.md #7) and no packed sequences (every image column is a valid timestep; packing fails
+on the dynamo path and has a history of wrong outputs, docs/traps.md #8).
 """
 
 from __future__ import annotations

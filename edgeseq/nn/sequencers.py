@@ -15,7 +15,7 @@ Within a timestep the features are ordered channel-major, exactly like
 keeps ``torch.export`` from emitting an unprovable stride guard on a dynamic, step-sliced width
 (measured on torch 2.14: ``columns`` with ``step=2`` failed with a constraint violation without it).
 With ``torch.export`` a dynamic sequence axis must also keep T >= 2 (sizes 1 are specialised,
-ONNX-TRAPS #6): at least ``max(2, step + 1)`` feature rows/columns.
+docs/traps.md #6): at least ``max(2, step + 1)`` feature rows/columns.
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 Inputs and outputs stay float32 by default (``keep_io_types``): Cast nodes sit at the graph
 boundaries, so callers feed the same arrays as for FP32. FP16 is for CUDA: on CPU it is slower
 than FP32 and onnxruntime 1.32 segfaulted creating a session for one FP16 LSTM model at
-``ORT_ENABLE_ALL`` (ONNX-TRAPS #13) — open the result with :mod:`edgeseq.passes.sandbox` first.
+``ORT_ENABLE_ALL`` (docs/traps.md #13) — open the result with :mod:`edgeseq.passes.sandbox` first.
 """
 
 from __future__ import annotations

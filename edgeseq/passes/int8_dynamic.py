@@ -1,7 +1,7 @@
 """Dynamic INT8 quantization restricted to the RNN and linear layers (``quantize_dynamic``).
 
 By default ``quantize_dynamic`` also turns Conv into ``ConvInteger``, which made a CNN+LSTM model
-about 2× *slower* than FP32 on onnxruntime 1.32 (ONNX-TRAPS #11, onnxruntime#17389): we always pass
+about 2× *slower* than FP32 on onnxruntime 1.32 (docs/traps.md #11, onnxruntime#17389): we always pass
 an explicit ``op_types_to_quantize``. LSTM becomes ``DynamicQuantizeLSTM``; GRU and RNN stay float.
 """
 

@@ -1,7 +1,7 @@
 """Static INT8 quantization in QDQ format with onnxruntime.quantization (``quant_pre_process`` + ``quantize_static``).
 
 Static QDQ quantizes the convolutional part well; it leaves LSTM in float and does not quantize
-GRU at all (ONNX-TRAPS #12) — the mixed variant adds dynamic quantization for those.
+GRU at all (docs/traps.md #12) — the mixed variant adds dynamic quantization for those.
 """
 
 from __future__ import annotations

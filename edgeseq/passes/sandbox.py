@@ -1,7 +1,7 @@
 """Create (and run once) an onnxruntime session in a child process, so a crash cannot kill the caller.
 
 onnxruntime 1.32 segfaulted while *creating a session* for an FP16 LSTM model at ``ORT_ENABLE_ALL``
-(ONNX-TRAPS #13). A variant is therefore first opened in a fresh ``python`` process (the same child
+(docs/traps.md #13). A variant is therefore first opened in a fresh ``python`` process (the same child
 that :mod:`edgeseq.runtime.safety` uses for untrusted models); a crash there becomes a
 :class:`SessionCheck` with ``ok=False`` and a reason such as ``"session creation crashed (signal 11,
 SIGSEGV)"``. Unlike the untrusted-model probe, a variant must also run once.

@@ -4,12 +4,12 @@ ONNX Runtime opens whatever a model points at. A model from someone else can:
 
 * point its external data (weights in side files) at any file on the machine: ``/etc/shadow``,
   ``../../secret``, a symbolic link, or a *hard link* to an outside file. ``onnx.load`` refuses the
-  hard link but ``onnxruntime.InferenceSession`` reads it (ONNX-TRAPS #20), so the containment check
+  hard link but ``onnxruntime.InferenceSession`` reads it (docs/traps.md #20), so the containment check
   has to be ours;
 * use operators from custom domains, which run code from whatever custom-op library the process
   registered;
 * be truncated, corrupt, huge, or not ONNX at all;
-* crash the native code while a session is created (ONNX-TRAPS #13: a segfault, not an exception).
+* crash the native code while a session is created (docs/traps.md #13: a segfault, not an exception).
 
 :func:`check_model_file` covers the first three without onnxruntime and without the ``onnx``
 package (which is not in the base install): a small reader of the protobuf wire format walks the
@@ -620,7 +620,7 @@ def _external_file(folder: Path, real_folder: str, entry: ExternalData, where: s
     if not stat.S_ISREG(info.st_mode):
         raise refuse("which is not a regular file")
     if info.st_nlink != 1:
-        # A second name may be anywhere on the file system: onnxruntime would read it (ONNX-TRAPS #20).
+        # A second name may be anywhere on the file system: onnxruntime would read it (docs/traps.md #20).
         raise refuse(f"a file with {info.st_nlink} hard links")
     real = os.path.realpath(current)
     if os.path.commonpath([real, real_folder]) != real_folder:

@@ -1,6 +1,6 @@
 """ONNX Runtime sessions for edge use: providers that are really in use, threads that fit the machine.
 
-Three traps shape this module (see ONNX-TRAPS.md):
+Three traps shape this module (see docs/traps.md):
 
 * #17: asking ONNX Runtime for ``CUDAExecutionProvider`` without a usable GPU only logs a warning
   and runs on CPU. :func:`create_session` compares what was asked with ``session.get_providers()``
@@ -45,7 +45,7 @@ GRAPH_OPTIMIZATION_LEVELS = {
 CACHE_KEY_FORMAT = "edgeseq-session-cache/1"
 
 # cuDNN convolution algorithm search on CUDA. ORT's default, EXHAUSTIVE, benchmarks every algorithm
-# for every new input shape (ONNX-TRAPS #16): each new width of a text line pays it again.
+# for every new input shape (docs/traps.md #16): each new width of a text line pays it again.
 CUDNN_SEARCH = ("heuristic", "exhaustive", "default")
 
 
@@ -217,7 +217,7 @@ def check_model_file(
 
     Delegates to :func:`edgeseq.runtime.safety.check_model_file`: an existing, non-empty regular file
     that parses as ONNX (or ORT format), external data only as plain files inside the model's folder
-    (ONNX-TRAPS #20), operators from edgeseq's domains or ``allow_domains``, and the sha256 recorded
+    (docs/traps.md #20), operators from edgeseq's domains or ``allow_domains``, and the sha256 recorded
     in the manifest beside it (when there is one) matching.
 
     Returns:

@@ -102,7 +102,7 @@ def test_openvino_records_the_precision_it_ran(tiny_onnx):
     options = BenchOptions(backends=["openvino", "openvino-f32"], threads=[1], isolate=False, **QUICK)
     default, f32 = bench([tiny_onnx], options=options).rows
     assert f32.precision == "fp32" and f32.settings["INFERENCE_PRECISION_HINT"] == "f32"
-    # the default is bf16 on CPUs with bf16 support (ONNX-TRAPS #14), f32 elsewhere: what ran is read back
+    # the default is bf16 on CPUs with bf16 support (docs/traps.md #14), f32 elsewhere: what ran is read back
     assert default.precision == {"bf16": "bf16", "f32": "fp32"}[default.settings["INFERENCE_PRECISION_HINT"]]
     assert default.provider == "openvino-CPU"
 
@@ -229,7 +229,7 @@ def test_warm_up_waits_for_a_steady_latency(monkeypatch):
 
 @pytest.mark.parametrize("interleaved", [False, True])
 def test_a_worker_that_dies_becomes_a_failed_row(interleaved):
-    """A backend crashing its process (onnxruntime segfaulted on FP16 sessions: ONNX-TRAPS #13) ends only its row."""
+    """A backend crashing its process (onnxruntime segfaulted on FP16 sessions: docs/traps.md #13) ends only its row."""
     import shutil
 
     from edgeseq.bench.backends import MeasureSpec, measure_isolated

@@ -1,6 +1,6 @@
 """A CRNN written elsewhere (not an edgeseq model) goes through export_onnx with a dynamic width.
 
-VGG-like CNN, ``AdaptiveAvgPool2d((1, None))`` over the height (ONNX-TRAPS #5: the TorchScript path
+VGG-like CNN, ``AdaptiveAvgPool2d((1, None))`` over the height (docs/traps.md #5: the TorchScript path
 refuses it with a dynamic width, so the exporter rewrites it to an exact mean), a two-layer BiLSTM
 over the width and a per-timestep linear head.
 """

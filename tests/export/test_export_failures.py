@@ -20,7 +20,7 @@ AXES = {"images": {0: "batch", 3: "width"}}
 
 
 class FixedBatchH0(nn.Module):
-    """ONNX-TRAPS #7: an initial state registered as a buffer with batch 1."""
+    """docs/traps.md #7: an initial state registered as a buffer with batch 1."""
 
     def __init__(self) -> None:
         super().__init__()

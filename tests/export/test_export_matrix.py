@@ -2,7 +2,7 @@
 
 The full product is too slow for CI, so the cases cover every value of every axis, and every RNN
 kind x direction x depth combination with the ``columns`` sequencer (the dynamic-width case that
-ONNX-TRAPS #1 is about). Each case asserts native RNN node counts, symbolic dynamic axes in the
+docs/traps.md #1 is about). Each case asserts native RNN node counts, symbolic dynamic axes in the
 input and the outputs, the embedded metadata and the parity report of the export.
 """
 
@@ -95,7 +95,7 @@ def test_export_and_validate(
 
     result = export_onnx(model, example, path, metadata=meta)
 
-    # TorchScript is the default path and keeps every axis dynamic (ONNX-TRAPS #1)
+    # TorchScript is the default path and keeps every axis dynamic (docs/traps.md #1)
     assert result.exporter == "torchscript"
     # one native node per layer, bidirectional as one node with direction="bidirectional"
     proto_nodes = rnn_nodes(onnx.load(str(path)))

@@ -133,7 +133,7 @@ def test_dynamo_path_is_verified_too(tmp_path, make_model, graph_dims):
 
 @pytest.mark.slow
 def test_dynamo_frozen_time_axis_is_caught(tmp_path, monkeypatch, make_model, graph_dims):
-    """ONNX-TRAPS #1/#2 on torch 2.14: the exported-program path freezes the time axis of a 2-layer BiLSTM.
+    """docs/traps.md #1/#2 on torch 2.14: the exported-program path freezes the time axis of a 2-layer BiLSTM.
 
     Whatever the installed torch does, a graph with a frozen axis must never be accepted: either the
     export fails naming the path, or every declared axis is symbolic and parity passed. Only the

@@ -1,4 +1,4 @@
-"""check_parity: a broken export fails, every failure is collected, CTC and GRU parity (ONNX-TRAPS #9)."""
+"""check_parity: a broken export fails, every failure is collected, CTC and GRU parity (docs/traps.md #9)."""
 
 from __future__ import annotations
 
@@ -132,7 +132,7 @@ def test_batch_sizes_are_validated(ctc_export):
 
 @pytest.mark.parametrize("bidirectional", [False, True])
 def test_gru_parity_at_several_widths(tmp_path, make_model, bidirectional):
-    """ONNX-TRAPS #9: GRU's linear_before_reset must match PyTorch's GRU."""
+    """docs/traps.md #9: GRU's linear_before_reset must match PyTorch's GRU."""
     import onnx
 
     model = make_model(

@@ -113,7 +113,7 @@ def test_min_input_size_is_the_boundary(torchvision_backbones, name):
         assert bb.feature_size(mh, mw)[0] >= min_feature and bb.feature_size(mh, mw)[1] >= min_feature
         assert bb.feature_size(mh - 1, mw)[0] < min_feature
         assert bb.feature_size(mh, mw - 1)[1] < min_feature
-    if name == "resnet18":  # ONNX-TRAPS #6: 33, not 32, for two cells after stride 32
+    if name == "resnet18":  # docs/traps.md #6: 33, not 32, for two cells after stride 32
         assert bb.min_input_size(2) == (33, 33)
 
 

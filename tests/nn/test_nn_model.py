@@ -112,14 +112,14 @@ def test_axes_and_metadata_attributes():
 def test_export_min_input_size_keeps_two_steps():
     pre = PreprocessConfig(height=64, width=64, color="RGB", mean=[0.5], std=[0.5])
     model = build_model(ModelConfig(backbone="resnet18", sequencer="rows", hidden_size=8), pre, NUM_OUTPUTS)
-    assert model.export_min_input_size() == (33, 64)  # ONNX-TRAPS #6: 33 for stride 32; width fixed
+    assert model.export_min_input_size() == (33, 64)  # docs/traps.md #6: 33 for stride 32; width fixed
     tiny = build_model(tiny_model_config(sequencer="columns", step=3), GRAY, NUM_OUTPUTS)
     h, w = tiny.export_min_input_size()
     assert h == SIZE[0] and tiny.sequence_shape(h, w)[0] == 2 and tiny.sequence_shape(h, w - 1)[0] < 2
 
 
 def test_initial_state_is_not_fixed_to_a_batch_size():
-    """ONNX-TRAPS #7: no h0/c0 buffers; one model runs at batch 1 and batch 5, in train and eval mode."""
+    """docs/traps.md #7: no h0/c0 buffers; one model runs at batch 1 and batch 5, in train and eval mode."""
     for rnn in RNNS.names():
         model = build_model(tiny_model_config(rnn=rnn, num_layers=2, bidirectional=True), GRAY, NUM_OUTPUTS)
         assert not [name for name, _ in model.rnn.named_buffers()]

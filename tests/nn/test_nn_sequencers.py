@@ -63,7 +63,7 @@ def test_torch_export_keeps_batch_and_sequence_axis_dynamic(name, step):
 
     seq = SEQUENCERS.get(name)(step)
     axis = seq.image_axis
-    # at least step + 1 cells so T >= 2: torch.export specialises size 1 (ONNX-TRAPS #6)
+    # at least step + 1 cells so T >= 2: torch.export specialises size 1 (docs/traps.md #6)
     shapes = {0: Dim("batch", min=1, max=64), axis: Dim("n", min=max(2, step + 1), max=1024)}
     ep = torch.export.export(seq, (torch.randn(2, 4, 9, 16),), dynamic_shapes=(shapes,))
     for batch, n in [(1, 3), (5, 23)]:

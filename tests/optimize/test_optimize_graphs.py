@@ -50,7 +50,7 @@ def test_static_wraps_every_conv_in_qdq_and_leaves_lstm_float(lstm_result: Optim
 def test_dynamic_quantizes_lstm_and_never_conv(lstm_result: OptimizeResult) -> None:
     ops = _ops(lstm_result.variant("int8-dynamic").path)
     assert ops["DynamicQuantizeLSTM"] == 1 and ops["LSTM"] == 0
-    assert ops["ConvInteger"] == 0 and ops["Conv"] == 2  # ONNX-TRAPS #11: ConvInteger is 2x slower
+    assert ops["ConvInteger"] == 0 and ops["Conv"] == 2  # docs/traps.md #11: ConvInteger is 2x slower
     assert lstm_result.variant("int8-dynamic").ops_left_float == {"Conv": 2}
 
 
@@ -101,7 +101,7 @@ def test_variants_keep_edgeseq_metadata_and_manifests(lstm_result: OptimizeResul
 
 
 def test_gru_stays_float_in_every_int8_variant(tiny_gru: Path, labelled_by, tmp_path: Path) -> None:
-    """ONNX-TRAPS #12: neither static nor dynamic quantization touches GRU; the report says so."""
+    """docs/traps.md #12: neither static nor dynamic quantization touches GRU; the report says so."""
     samples = labelled_by(tiny_gru, 16)
     config = OptimizeConfig(variants=["int8-static", "int8-mixed"], latency_runs=0, max_accuracy_drop=100.0)
     result = optimize(tiny_gru, tmp_path, config, calibration=samples, evaluation=samples)

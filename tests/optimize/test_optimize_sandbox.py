@@ -1,4 +1,4 @@
-"""A variant whose session creation crashes becomes a rejected row; the caller lives on (ONNX-TRAPS #13)."""
+"""A variant whose session creation crashes becomes a rejected row; the caller lives on (docs/traps.md #13)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """Sessions of unknown models are created in a child process first: a native crash there becomes a
-ModelFileError naming the signal, and the caller lives on (ONNX-TRAPS #13)."""
+ModelFileError naming the signal, and the caller lives on (docs/traps.md #13)."""
 
 from __future__ import annotations
 

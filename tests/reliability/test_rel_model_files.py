@@ -2,7 +2,7 @@
 domains, tampered files and files that are not models, with one clear line; good models pass.
 
 The hostile models are built with onnx.helper and serialised directly (onnx.save would rewrite their
-external data). ONNX-TRAPS #20 is reproduced first: onnxruntime itself reads a hard-linked outside file.
+external data). docs/traps.md #20 is reproduced first: onnxruntime itself reads a hard-linked outside file.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 no metadata) and digit PNG files.
 
 The models are exported here with the TorchScript exporter (``dynamo=False``, which keeps batch
-and width dynamic: ONNX-TRAPS #1) and tagged with :class:`ModelMetadata`, so these tests do not
+and width dynamic: docs/traps.md #1) and tagged with :class:`ModelMetadata`, so these tests do not
 depend on the export module.
 """
 

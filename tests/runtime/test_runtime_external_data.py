@@ -1,4 +1,4 @@
-"""External data (ONNX-TRAPS #20) through the Predictor: a plain weights file beside the model loads;
+"""External data (docs/traps.md #20) through the Predictor: a plain weights file beside the model loads;
 references that leave the model's folder are refused before ORT reads them. The checks themselves
 (edgeseq.runtime.safety) are tested case by case in tests/reliability; here: that the Predictor uses them."""
 
