@@ -6,6 +6,11 @@ subclasses into exit code 1, each as one line on stderr.
 
 from __future__ import annotations
 
+import re
+
+# Colour codes that some libraries (the torch exporters) put into their messages.
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
 
 class EdgeseqError(Exception):
     """Base class of every error edgeseq raises on purpose."""
@@ -66,3 +71,29 @@ def require(module: str, extra: str = "train"):
         raise DependencyError(
             f"{module} is required for this command; install it with: pip install 'edgeseq[{extra}]'"
         ) from exc
+
+
+def first_line(exc: BaseException, limit: int = 300, *, with_type: bool = False, with_cause: bool = False) -> str:
+    """The first non-empty line of an exception's message: the one line edgeseq's errors quote.
+
+    Args:
+        exc: the exception.
+        limit: most characters returned.
+        with_type: prefix the exception's class name (``"ValueError: ..."``), for messages from other libraries.
+        with_cause: append the first line of its cause in brackets (exporters wrap the real error).
+
+    Returns:
+        The line, without ANSI colour codes; the class name when the message is empty.
+    """
+
+    def line(e: BaseException) -> str:
+        lines = [text.strip() for text in _ANSI.sub("", str(e)).splitlines() if text.strip()]
+        return lines[0] if lines else type(e).__name__
+
+    text = line(exc)
+    if with_type and text != type(exc).__name__:
+        text = f"{type(exc).__name__}: {text}"
+    cause = exc.__cause__ or exc.__context__
+    if with_cause and cause is not None and line(cause) not in text:
+        text = f"{text} (caused by {type(cause).__name__}: {line(cause)})"
+    return text[:limit]
