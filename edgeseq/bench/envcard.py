@@ -17,111 +17,35 @@ from importlib import metadata as importlib_metadata
 from pathlib import Path
 from typing import Any
 
-# ISA features that decide which kernels run: flag name in /proc/cpuinfo -> name shown on the card.
-ISA_FLAGS = {
-    "avx2": "AVX2",
-    "fma": "FMA",
-    "avx512f": "AVX-512F",
-    "avx512bw": "AVX-512BW",
-    "avx512_vnni": "AVX512-VNNI",
-    "avx_vnni": "AVX-VNNI",
-    "avx512_bf16": "AVX512-BF16",
-    "avx512_fp16": "AVX512-FP16",
-    "amx_tile": "AMX-TILE",
-    "amx_int8": "AMX-INT8",
-    "amx_bf16": "AMX-BF16",
-}
+from edgeseq.cpu import ISA_DISPLAY_NAMES, CpuFacts, parse_cpuinfo, read_cpu_facts, usable_physical_cores
+
+# Deprecated aliases: the CPU facts moved to edgeseq.cpu (one /proc/cpuinfo parser); the names stay importable.
+ISA_FLAGS = ISA_DISPLAY_NAMES
+CpuInfo = CpuFacts
+read_cpuinfo = read_cpu_facts
+# Physical cores this process may run on (affinity and cgroup quota): the default and ceiling for threads.
+# More threads than physical cores made onnxruntime about 3x slower at the median on a 2-core machine
+# (docs/traps.md #15); the runtime's own count, so bench and Predictor agree.
+usable_cores = usable_physical_cores
+
 PACKAGES = ("edgeseq", "numpy", "torch", "onnx", "onnxruntime", "onnxruntime-gpu", "openvino")
 NVIDIA_SMI_TIMEOUT_S = 10
 
 
-@dataclass
-class CpuInfo:
-    """What /proc/cpuinfo says about the processor."""
-
-    model: str = ""
-    logical_cpus: int = 0
-    physical_cores: int = 0
-    mhz: float | None = None
-    flags: list[str] = field(default_factory=list)  # the ISA_FLAGS present, display names
-
-    @property
-    def has_avx512(self) -> bool:
-        return "AVX-512F" in self.flags
-
-    @property
-    def has_vnni(self) -> bool:
-        return "AVX512-VNNI" in self.flags or "AVX-VNNI" in self.flags
-
-    @property
-    def has_amx(self) -> bool:
-        return "AMX-TILE" in self.flags
-
-
-def parse_cpuinfo(text: str) -> CpuInfo:
-    """Parse the text of ``/proc/cpuinfo`` (x86 layout; other layouts give what they can).
-
-    Physical cores are the distinct ``(physical id, core id)`` pairs; without those fields
-    (some VMs, ARM) every logical CPU counts as a core.
-    """
-    from edgeseq.passes.cpuinfo import cpu_flags, cpu_model_name, cpuinfo_records
-
-    cpus = [fields for fields in cpuinfo_records(text) if "processor" in fields]
-    mhz: float | None = None
-    for fields in cpus:
-        try:
-            mhz = float(fields["cpu mhz"])
-            break
-        except (KeyError, ValueError):
-            continue
-    cores = {(f["physical id"], f["core id"]) for f in cpus if "physical id" in f and "core id" in f}
-    flags = cpu_flags(cpus)
-    return CpuInfo(
-        model=cpu_model_name(cpus) or platform.processor(),
-        logical_cpus=len(cpus),
-        physical_cores=len(cores) if cores else len(cpus),
-        mhz=mhz,
-        flags=[name for flag, name in ISA_FLAGS.items() if flag in flags],
-    )
-
-
-def read_cpuinfo(path: str | Path = "/proc/cpuinfo") -> CpuInfo:
-    """CpuInfo of this machine; a minimal one from ``os``/``platform`` where /proc is absent."""
-    try:
-        info = parse_cpuinfo(Path(path).read_text(encoding="utf-8", errors="replace"))
-    except OSError:
-        info = CpuInfo(model=platform.processor())
-    if not info.logical_cpus:
-        info.logical_cpus = os.cpu_count() or 1
-        info.physical_cores = info.physical_cores or info.logical_cpus
-    return info
-
-
-def usable_cores() -> int:
-    """Physical cores this process may run on (affinity and cgroup quota): the default and ceiling for threads.
-
-    More threads than physical cores made onnxruntime about 3x slower at the median on a
-    2-core machine (docs/traps.md #15). The runtime's own count, so bench and Predictor agree.
-    """
-    from edgeseq.runtime.session import physical_cores
-
-    return physical_cores()
-
-
-def fp32_flops_per_cycle(cpu: CpuInfo) -> int:
+def fp32_flops_per_cycle(cpu: CpuFacts) -> int:
     """FP32 FLOPs one core can issue per cycle: FMA width x 2 (multiply+add) x 2 FMA ports.
 
     Two FMA ports is what server Intel/AMD cores of the AVX2/AVX-512 era have; a single-port
     part makes the peak half of this. It is an *estimate* and the card says so.
     """
-    if cpu.has_avx512:
+    if cpu.avx512:
         return 16 * 2 * 2
-    if "AVX2" in cpu.flags or "FMA" in cpu.flags:
+    if cpu.avx2 or cpu.fma:
         return 8 * 2 * 2
     return 4 * 2  # SSE: 4 lanes, separate mul and add
 
 
-def peak_gflops_estimate(cpu: CpuInfo, threads: int) -> float | None:
+def peak_gflops_estimate(cpu: CpuFacts, threads: int) -> float | None:
     """Theoretical FP32 peak for ``threads`` cores at the reported clock (None without a clock)."""
     if not cpu.mhz:
         return None
@@ -231,14 +155,14 @@ def env_card(
     """
     from edgeseq.fileio import sha256_file
 
-    cpu = parse_cpuinfo(cpuinfo_text) if cpuinfo_text is not None else read_cpuinfo()
+    cpu = parse_cpuinfo(cpuinfo_text) if cpuinfo_text is not None else read_cpu_facts()
     peak = peak_gflops_estimate(cpu, 1)
     return EnvCard(
-        cpu_model=cpu.model,
-        isa_flags=cpu.flags,
+        cpu_model=cpu.model_name or platform.processor(),
+        isa_flags=cpu.isa_names,
         logical_cpus=cpu.logical_cpus,
         physical_cores=cpu.physical_cores,
-        usable_cores=usable_cores(),
+        usable_cores=usable_physical_cores(),
         cpu_mhz=cpu.mhz,
         peak_fp32_gflops_per_core=round(peak, 1) if peak else None,
         memory_gib=read_meminfo_gib(meminfo_path),

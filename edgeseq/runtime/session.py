@@ -16,7 +16,6 @@ Three traps shape this module (see docs/traps.md):
 from __future__ import annotations
 
 import json
-import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,11 +23,15 @@ from typing import TYPE_CHECKING
 
 import onnxruntime as ort
 
+from edgeseq.cpu import usable_cpus, usable_physical_cores
 from edgeseq.errors import ConfigError, DependencyError, InputError, ModelFileError
 from edgeseq.fileio import atomic_path, sha256_file, write_json_atomic  # standard library only: no torch/onnx
 
 if TYPE_CHECKING:  # pragma: no cover
     from edgeseq.runtime.safety import ModelFileReport
+
+# Old names of the process's CPU counts (they live in edgeseq.cpu); kept importable from here.
+physical_cores = usable_physical_cores
 
 CPU = "CPUExecutionProvider"
 CUDA = "CUDAExecutionProvider"
@@ -47,53 +50,6 @@ CACHE_KEY_FORMAT = "edgeseq-session-cache/1"
 # cuDNN convolution algorithm search on CUDA. ORT's default, EXHAUSTIVE, benchmarks every algorithm
 # for every new input shape (docs/traps.md #16): each new width of a text line pays it again.
 CUDNN_SEARCH = ("heuristic", "exhaustive", "default")
-
-
-def usable_cpus() -> int:
-    """Logical CPUs this process may run on: its affinity mask, capped by a cgroup CPU quota."""
-    try:
-        count = len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):  # not Linux
-        count = os.cpu_count() or 1
-    quota = _cgroup_cpu_quota()
-    if quota is not None:
-        count = min(count, quota)
-    return max(1, count)
-
-
-def _cgroup_cpu_quota() -> int | None:
-    """CPUs allowed by a cgroup v2 ``cpu.max`` quota (containers), or None when unlimited/unknown."""
-    try:
-        fields = Path("/sys/fs/cgroup/cpu.max").read_text().split()
-    except OSError:
-        return None
-    if len(fields) != 2 or fields[0] == "max":
-        return None
-    try:
-        return max(1, math.ceil(int(fields[0]) / int(fields[1])))
-    except (ValueError, ZeroDivisionError):
-        return None
-
-
-def physical_cores() -> int:
-    """Physical cores among the CPUs this process may use (hyperthread siblings count once).
-
-    Falls back to :func:`usable_cpus` where the topology is not readable (non-Linux).
-    """
-    try:
-        cpus = sorted(os.sched_getaffinity(0))
-    except (AttributeError, OSError):
-        return usable_cpus()
-    cores = set()
-    for cpu in cpus:
-        topology = Path(f"/sys/devices/system/cpu/cpu{cpu}/topology")
-        try:
-            package = (topology / "physical_package_id").read_text().strip()
-            core = (topology / "core_id").read_text().strip()
-        except OSError:
-            return usable_cpus()
-        cores.add((package, core))
-    return max(1, min(len(cores), usable_cpus()))
 
 
 @dataclass(frozen=True)
@@ -163,7 +119,7 @@ class SessionConfig:
     @property
     def intra_op_threads(self) -> int:
         """The intra-op thread count actually used."""
-        return self.threads if self.threads is not None else physical_cores()
+        return self.threads if self.threads is not None else usable_physical_cores()
 
 
 def cuda_available() -> bool:

@@ -25,20 +25,20 @@ FAKE_AVX2 = "\n\n".join(
 
 def test_parse_cpuinfo_cores_and_flags():
     cpu = parse_cpuinfo(FAKE_CPUINFO)
-    assert cpu.model == "Intel(R) Xeon(R) Fake 8480"
+    assert cpu.model_name == "Intel(R) Xeon(R) Fake 8480"
     assert (cpu.logical_cpus, cpu.physical_cores) == (4, 2)
     assert cpu.mhz == 2000.0
     for flag in ("AVX2", "AVX-512F", "AVX512-VNNI", "AMX-TILE", "AMX-INT8"):
-        assert flag in cpu.flags
-    assert "AVX-VNNI" not in cpu.flags
-    assert cpu.has_avx512 and cpu.has_vnni and cpu.has_amx
+        assert flag in cpu.isa_names
+    assert "AVX-VNNI" not in cpu.isa_names
+    assert cpu.avx512 and cpu.avx512_vnni and cpu.amx_int8
 
 
 def test_parse_cpuinfo_without_core_ids_counts_logical_cpus():
     cpu = parse_cpuinfo(FAKE_AVX2)
     assert (cpu.logical_cpus, cpu.physical_cores) == (2, 2)
-    assert cpu.flags == ["AVX2", "FMA"]
-    assert not cpu.has_avx512 and not cpu.has_amx
+    assert cpu.isa_names == ["AVX2", "FMA"]
+    assert not cpu.avx512 and not cpu.amx_int8
 
 
 def test_peak_estimate_from_clock_and_isa():
@@ -60,6 +60,16 @@ def test_env_card_fields(tmp_path):
     }  # fmt: skip
     assert required <= set(card)
     assert card["cpu_model"] == "Intel(R) Xeon(R) Fake 8480"
+    assert card["isa_flags"] == [
+        "AVX2",
+        "FMA",
+        "AVX-512F",
+        "AVX-512BW",
+        "AVX512-VNNI",
+        "AMX-TILE",
+        "AMX-INT8",
+        "AMX-BF16",
+    ]
     assert 1 <= card["usable_cores"] <= 2
     assert {"torch", "onnx", "onnxruntime", "openvino", "numpy", "edgeseq"} <= set(card["packages"])
     assert card["packages"]["onnxruntime"]  # installed in every environment edgeseq runs in

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from runtime_testlib import REPO
 
+from edgeseq import cpu
 from edgeseq.errors import DependencyError, InputError
 from edgeseq.fileio import sha256_file
 from edgeseq.runtime import Predictor
@@ -28,9 +29,12 @@ def test_default_threads_are_physical_cores_and_never_exceed_usable_cpus(tiny_cl
     assert session_options(predictor.config).intra_op_num_threads == cores
 
 
-def test_cgroup_quota_caps_usable_cpus(monkeypatch):
-    monkeypatch.setattr(session_mod, "_cgroup_cpu_quota", lambda: 1)
+def test_cgroup_quota_caps_usable_cpus(monkeypatch, tmp_path):
+    quota = tmp_path / "cpu.max"
+    quota.write_text("100000 100000\n")  # one CPU's worth of time per period
+    monkeypatch.setattr(cpu, "CGROUP_CPU_MAX", str(quota))
     assert usable_cpus() == 1 and physical_cores() == 1
+    assert SessionConfig().intra_op_threads == 1
 
 
 def test_spinning_is_off_by_default_and_can_be_enabled():
