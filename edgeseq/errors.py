@@ -7,6 +7,7 @@ subclasses into exit code 1, each as one line on stderr.
 from __future__ import annotations
 
 import re
+from types import ModuleType
 
 # Colour codes that some libraries (the torch exporters) put into their messages.
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
@@ -56,7 +57,7 @@ class RegressionError(CheckFailed):
     """A benchmark got slower (or changed results) beyond tolerance."""
 
 
-def require(module: str, extra: str = "train"):
+def require(module: str, extra: str = "train") -> ModuleType:
     """Import an optional dependency or raise a :class:`DependencyError` naming the extra.
 
     Args:

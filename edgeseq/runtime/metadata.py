@@ -18,7 +18,8 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from edgeseq.errors import ModelFileError
+from edgeseq.errors import InputError, ModelFileError
+from edgeseq.runtime.preprocess import check_spec
 
 PREFIX = "edgeseq."
 FORMAT_VERSION = 1
@@ -83,9 +84,6 @@ class ModelMetadata:
         Raises:
             ModelFileError: names, class count, empty labels/alphabet or a bad preprocessing spec.
         """
-        from edgeseq.errors import InputError
-        from edgeseq.runtime.preprocess import check_spec
-
         if self.input.name not in input_names:
             raise ModelFileError(
                 f"{where}: edgeseq.input names {self.input.name!r}, but the graph inputs are {list(input_names)}"

@@ -19,6 +19,7 @@ import numpy as np
 from PIL import Image
 
 from edgeseq.errors import ConfigError, InputError, ModelFileError
+from edgeseq.runtime.decode import ctc_greedy
 from edgeseq.runtime.metadata import ModelMetadata
 from edgeseq.runtime.preprocess import load_image, preprocess_image, spec_dict, to_pixels
 from edgeseq.runtime.results import Prediction, TextPrediction
@@ -71,7 +72,7 @@ class Predictor:
         config: SessionConfig | None = None,
         batch_size: int = DEFAULT_BATCH_SIZE,
     ) -> None:
-        overrides = {k: v for k, v in (("providers", providers), ("threads", threads)) if v is not None}
+        overrides: dict[str, Any] = {k: v for k, v in (("providers", providers), ("threads", threads)) if v is not None}
         self.config = dataclasses.replace(config or SessionConfig(), **overrides)
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
             raise ConfigError(f"batch_size: got {batch_size!r}; expected a positive integer")
@@ -318,6 +319,7 @@ class Predictor:
         logits = self._run_grouped(samples)
         meta = self.metadata
         assert meta is not None  # _samples checked it; not user input
+        results: list[Prediction] | list[TextPrediction]
         if meta.task == "ctc":
             results = [_decode_ctc(row, meta.alphabet, meta.blank_index) for row in logits]
         else:
@@ -372,8 +374,6 @@ def _classify(logits: np.ndarray, labels: Sequence[str], top_k: int) -> Predicti
 
 
 def _decode_ctc(logits: np.ndarray, alphabet: str, blank: int) -> TextPrediction:
-    from edgeseq.runtime.decode import ctc_greedy  # written by the text-line work; only CTC models need it
-
     text, char_conf = ctc_greedy(logits, alphabet, blank)
     char_conf = [float(c) for c in char_conf]
     if char_conf:

@@ -35,7 +35,7 @@ _FILTERS = {
 
 def spec_dict(spec: Any) -> dict[str, Any]:
     """Accept a PreprocessConfig dataclass or a plain mapping; return a plain dict."""
-    if is_dataclass(spec):
+    if is_dataclass(spec) and not isinstance(spec, type):
         return asdict(spec)
     if isinstance(spec, Mapping):
         return dict(spec)

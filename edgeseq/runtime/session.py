@@ -1,4 +1,4 @@
-"""ONNX Runtime sessions for edge use: providers that are really in use, threads that fit the machine.
+"""ONNX Runtime sessions for edge use: every ``InferenceSession`` in edgeseq is created here.
 
 Three traps shape this module (see docs/traps.md):
 
@@ -10,116 +10,87 @@ Three traps shape this module (see docs/traps.md):
   files and custom operator domains before ONNX Runtime sees the file.
 * #15: more intra-op threads than cores was 3x slower at the median with a far worse p99, and
   spinning threads burn the CPU that preprocessing needs. The default is one thread per physical
-  core (of the cores this process may use) and spinning off.
+  core (of the cores this process may use) and spinning off (:mod:`edgeseq.runtime.options`).
+
+:func:`create_session` is the front door (file checks, providers, the optimized-model cache);
+:func:`open_session` is the one lower-level opener, for callers that must skip the checks (a fresh
+export, a graph written by ONNX Runtime's optimizer, a benchmark worker with profiling) or that bring
+their own ``SessionOptions`` from :func:`~edgeseq.runtime.options.session_options`.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
-from dataclasses import dataclass
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Any
 
 import onnxruntime as ort
 
 from edgeseq.cpu import usable_cpus, usable_physical_cores
-from edgeseq.errors import ConfigError, DependencyError, InputError, ModelFileError
+from edgeseq.errors import DependencyError, InputError, ModelFileError, first_line
 from edgeseq.fileio import atomic_path, sha256_file, write_json_atomic  # standard library only: no torch/onnx
+from edgeseq.runtime.modelfile.policy import ModelFileReport
+from edgeseq.runtime.modelfile.policy import check_model_file as check_file
+from edgeseq.runtime.options import (
+    CPU,
+    CUDA,
+    CUDNN_SEARCH,
+    PROVIDER_CHOICES,
+    GraphLevel,
+    SessionConfig,
+    session_options,
+)
 
-if TYPE_CHECKING:  # pragma: no cover
-    from edgeseq.runtime.safety import ModelFileReport
-
-# Old names of the process's CPU counts (they live in edgeseq.cpu); kept importable from here.
+# Names that lived here before edgeseq.cpu and edgeseq.runtime.options; kept importable from here.
 physical_cores = usable_physical_cores
-
-CPU = "CPUExecutionProvider"
-CUDA = "CUDAExecutionProvider"
-PROVIDER_CHOICES = ("auto", "cpu", "cuda")
-
-GRAPH_OPTIMIZATION_LEVELS = {
-    "disable": ort.GraphOptimizationLevel.ORT_DISABLE_ALL,
-    "basic": ort.GraphOptimizationLevel.ORT_ENABLE_BASIC,
-    "extended": ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED,
-    "all": ort.GraphOptimizationLevel.ORT_ENABLE_ALL,
-}
+GRAPH_OPTIMIZATION_LEVELS = {level.value: level.ort_level for level in GraphLevel}
+__all__ = [
+    "CACHE_KEY_FORMAT",
+    "CPU",
+    "CUDA",
+    "CUDNN_SEARCH",
+    "GRAPH_OPTIMIZATION_LEVELS",
+    "PROVIDER_CHOICES",
+    "GraphLevel",
+    "SessionConfig",
+    "SessionLoadError",
+    "cache_key_path",
+    "check_model_file",
+    "create_session",
+    "cuda_available",
+    "open_session",
+    "physical_cores",
+    "requested_providers",
+    "session_options",
+    "usable_cpus",
+    "usable_physical_cores",
+]
 
 # The optimized-model cache's key file layout; bump it when the key's fields change so old keys never match.
 CACHE_KEY_FORMAT = "edgeseq-session-cache/1"
 
-# cuDNN convolution algorithm search on CUDA. ORT's default, EXHAUSTIVE, benchmarks every algorithm
-# for every new input shape (docs/traps.md #16): each new width of a text line pays it again.
-CUDNN_SEARCH = ("heuristic", "exhaustive", "default")
+ModelSource = str | os.PathLike | bytes
 
 
-@dataclass(frozen=True)
-class SessionConfig:
-    """How the ONNX Runtime session is created.
+class SessionLoadError(ModelFileError):
+    """ONNX Runtime refused to create a session for a model.
 
     Attributes:
-        providers: "auto" (CUDA when onnxruntime-gpu and a GPU work, else CPU), "cpu" or "cuda"
-            (refuses to fall back to CPU).
-        threads: intra-op threads; None means one per physical core. Never more than the usable CPUs.
-        inter_op_threads: threads running independent graph nodes in parallel (1: sequential execution,
-            which is what small edge models want).
-        graph_optimization: "disable", "basic", "extended" or "all" (ONNX Runtime's levels).
-        optimized_model_path: where to cache the optimized graph. A key file beside it
-            (``<cache>.key.json``) records the model's sha256, the providers, ``graph_optimization``, the
-            onnxruntime version and the cache's own sha256; the cache is reused only when all of them
-            match, and rewritten otherwise (another model, level or provider never loads it). It is
-            also specific to this machine's CPU (ORT's layout optimizations pick its instruction set).
-        allow_spinning: let idle worker threads spin (lower latency, but burns CPU; off for embedded use).
-        cuda_device: the GPU index for the CUDA provider.
-        cudnn_conv_algo_search: "heuristic" (default: no per-shape benchmarking, good for variable
-            widths), "exhaustive" (fastest kernels for fixed-size inputs, after a slow first call per
-            shape) or "default".
-        allow_domains: custom operator domains to accept beyond edgeseq's (a custom-op library you trust).
-        verify_manifest: check the model's sha256 against the manifest (``model.json``) beside it, when present.
-        log_severity: ONNX Runtime log level (0 verbose .. 4 fatal); 3 keeps embedding apps quiet.
+        source: the model's path (or ``"<N bytes>"`` for a model given as bytes).
+        ort_error: ONNX Runtime's own exception (a pybind11 class such as ``InvalidProtobuf`` or ``Fail``),
+            for callers that word their own message.
     """
 
-    providers: str = "auto"
-    threads: int | None = None
-    inter_op_threads: int = 1
-    graph_optimization: str = "all"
-    optimized_model_path: str | None = None
-    allow_spinning: bool = False
-    cuda_device: int = 0
-    cudnn_conv_algo_search: str = "heuristic"
-    allow_domains: tuple[str, ...] = ()
-    verify_manifest: bool = True
-    log_severity: int = 3
-
-    def __post_init__(self) -> None:
-        if not isinstance(self.providers, str) or self.providers.lower() not in PROVIDER_CHOICES:
-            raise ConfigError(f"providers: got {self.providers!r}; expected one of {', '.join(PROVIDER_CHOICES)}")
-        limit = usable_cpus()
-        for key in ("threads", "inter_op_threads"):
-            value = getattr(self, key)
-            if value is None and key == "threads":
-                continue
-            if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= limit:
-                raise ConfigError(
-                    f"{key}: got {value!r}; expected an integer from 1 to {limit} (the CPUs this process may use)"
-                )
-        if self.graph_optimization not in GRAPH_OPTIMIZATION_LEVELS:
-            raise ConfigError(
-                f"graph_optimization: got {self.graph_optimization!r}; "
-                f"expected one of {', '.join(GRAPH_OPTIMIZATION_LEVELS)}"
-            )
-        if not isinstance(self.cuda_device, int) or self.cuda_device < 0:
-            raise ConfigError(f"cuda_device: got {self.cuda_device!r}; expected a GPU index >= 0")
-        if self.cudnn_conv_algo_search not in CUDNN_SEARCH:
-            raise ConfigError(
-                f"cudnn_conv_algo_search: got {self.cudnn_conv_algo_search!r}; expected one of {', '.join(CUDNN_SEARCH)}"
-            )
-        if self.log_severity not in range(5):
-            raise ConfigError(f"log_severity: got {self.log_severity!r}; expected 0..4")
-
-    @property
-    def intra_op_threads(self) -> int:
-        """The intra-op thread count actually used."""
-        return self.threads if self.threads is not None else usable_physical_cores()
+    def __init__(self, source: str, ort_error: BaseException) -> None:
+        self.source = source
+        self.ort_error = ort_error
+        super().__init__(
+            f"cannot load model {source!r}: {type(ort_error).__name__}: {first_line(ort_error, 300)}; "
+            "expected a valid ONNX model"
+        )
 
 
 def cuda_available() -> bool:
@@ -150,31 +121,16 @@ def requested_providers(config: SessionConfig) -> list:
     return [cuda, CPU] if cuda_available() else [CPU]
 
 
-def session_options(config: SessionConfig) -> ort.SessionOptions:
-    """ONNX Runtime session options from ``config`` (threads, spinning, optimization level, logging)."""
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = config.intra_op_threads
-    options.inter_op_num_threads = config.inter_op_threads
-    options.execution_mode = (
-        ort.ExecutionMode.ORT_SEQUENTIAL if config.inter_op_threads == 1 else ort.ExecutionMode.ORT_PARALLEL
-    )
-    options.graph_optimization_level = GRAPH_OPTIMIZATION_LEVELS[config.graph_optimization]
-    spinning = "1" if config.allow_spinning else "0"
-    options.add_session_config_entry("session.intra_op.allow_spinning", spinning)
-    options.add_session_config_entry("session.inter_op.allow_spinning", spinning)
-    options.log_severity_level = config.log_severity
-    return options
-
-
 def check_model_file(
     path: str | os.PathLike, allow_domains: tuple[str, ...] = (), verify_manifest: bool = True
 ) -> ModelFileReport:
     """Check a model file before ONNX Runtime opens it.
 
-    Delegates to :func:`edgeseq.runtime.safety.check_model_file`: an existing, non-empty regular file
-    that parses as ONNX (or ORT format), external data only as plain files inside the model's folder
-    (docs/traps.md #20), operators from edgeseq's domains or ``allow_domains``, and the sha256 recorded
-    in the manifest beside it (when there is one) matching.
+    Delegates to :func:`edgeseq.runtime.modelfile.policy.check_model_file` (also importable from
+    ``edgeseq.runtime.safety``): an existing, non-empty regular file that parses as ONNX (or ORT format),
+    external data only as plain files inside the model's folder (docs/traps.md #20), operators from
+    edgeseq's domains or ``allow_domains``, and the sha256 recorded in the manifest beside it (when there
+    is one) matching.
 
     Returns:
         The :class:`~edgeseq.runtime.safety.ModelFileReport` (its ``path``, ``sha256``, ...).
@@ -182,9 +138,58 @@ def check_model_file(
     Raises:
         ModelFileError: naming what is wrong with the file.
     """
-    from edgeseq.runtime.safety import check_model_file as check
+    return check_file(path, allow_domains=allow_domains or None, verify_manifest=verify_manifest)
 
-    return check(path, allow_domains=allow_domains or None, verify_manifest=verify_manifest)
+
+def open_session(
+    source: ModelSource,
+    options: SessionConfig | ort.SessionOptions | None = None,
+    providers: Sequence[Any] | None = None,
+    *,
+    check: bool = False,
+    allow_domains: Sequence[str] = (),
+    verify_manifest: bool = True,
+) -> ort.InferenceSession:
+    """Create an InferenceSession with the given options: the one place edgeseq calls ONNX Runtime's constructor.
+
+    Args:
+        source: the model's path, or its serialized bytes (only with ``check=False``).
+        options: a :class:`SessionConfig` (its options come from :func:`session_options`, its providers
+            from :func:`requested_providers`, and an explicit "cuda" must be honoured), or ready
+            ``onnxruntime.SessionOptions`` (e.g. from :func:`session_options` with extras); None means
+            ``SessionConfig()``.
+        providers: the provider list (names or ``(name, options)`` pairs); default: the config's
+            (:func:`requested_providers`), or the CPU alone with ready ``SessionOptions``.
+        check: run :func:`check_model_file` first (with ``allow_domains`` and ``verify_manifest``).
+        allow_domains, verify_manifest: passed to the check (added to a config's own settings).
+
+    Returns:
+        The session. No optimized-model cache here: that is :func:`create_session`'s.
+
+    Raises:
+        SessionLoadError: ONNX Runtime refused the model (a :class:`ModelFileError`).
+        ModelFileError: the check failed.
+        InputError: ``check=True`` with bytes (the checks need the file and its folder).
+        DependencyError: the config asked for "cuda" and did not get it.
+    """
+    config: SessionConfig | None = None
+    if options is None or isinstance(options, SessionConfig):
+        config = options if options is not None else SessionConfig()
+        options = session_options(config)
+    if isinstance(source, bytes | bytearray):
+        if check:
+            raise InputError("open_session: check=True needs a model path, got bytes")
+    elif check:
+        if config is not None:  # the config's own check settings count too
+            allow_domains = (*config.allow_domains, *allow_domains)
+            verify_manifest = verify_manifest and config.verify_manifest
+        check_model_file(source, tuple(allow_domains), verify_manifest)
+    if providers is None:
+        providers = requested_providers(config) if config is not None else [CPU]
+    session = _load(source, options, list(providers))
+    if config is not None:
+        _require_cuda(session, config)
+    return session
 
 
 def cache_key_path(cache: str | os.PathLike) -> Path:
@@ -208,17 +213,11 @@ def create_session(path: str | os.PathLike, config: SessionConfig) -> ort.Infere
     report = check_model_file(path, config.allow_domains, config.verify_manifest)
     path = Path(path)
     providers = requested_providers(config)
-    options = session_options(config)
     if config.optimized_model_path:
-        session = _cached_session(path, report, Path(config.optimized_model_path), config, options, providers)
+        session = _cached_session(path, report, Path(config.optimized_model_path), config, providers)
     else:
-        session = _load(path, options, providers)
-    in_use = session.get_providers()
-    if config.providers.lower() == "cuda" and CUDA not in in_use:
-        raise DependencyError(
-            f"providers='cuda': ONNX Runtime fell back to {', '.join(in_use)}; expected {CUDA} "
-            "(no usable GPU, or the CUDA/cuDNN libraries onnxruntime-gpu needs are missing)"
-        )
+        session = _load(path, session_options(config), providers)
+    _require_cuda(session, config)
     return session
 
 
@@ -227,7 +226,6 @@ def _cached_session(
     report: ModelFileReport,
     cache: Path,
     config: SessionConfig,
-    options: ort.SessionOptions,
     providers: list,
 ) -> ort.InferenceSession:
     """Load the optimized graph from ``cache`` when its key matches, else optimize ``path`` and rewrite it."""
@@ -251,12 +249,11 @@ def _cached_session(
     )
     if _cache_matches(cache, key, config.allow_domains):
         # The cached graph is already optimized: loading it at "disable" skips the work it saved.
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
-        return _load(cache, options, providers)
+        as_is = dataclasses.replace(config, graph_optimization=GraphLevel.DISABLE)
+        return _load(cache, session_options(as_is), providers)
     try:
         with atomic_path(cache) as tmp:
-            options.optimized_model_filepath = str(tmp)
-            session = _load(path, options, providers)
+            session = _load(path, session_options(config, optimized_model_path=tmp), providers)
             # Hash the bytes ORT wrote before the rename: another process may replace ``cache`` after it,
             # and its graph must then fail this key rather than pass for ours.
             written = sha256_file(tmp)
@@ -285,11 +282,21 @@ def _cache_matches(cache: Path, key: dict, allow_domains: tuple[str, ...]) -> bo
     return cached.sha256 == cache_sha256
 
 
-def _load(source: Path, options: ort.SessionOptions, providers: list) -> ort.InferenceSession:
+def _require_cuda(session: ort.InferenceSession, config: SessionConfig) -> None:
+    """An explicit "cuda" must have got the CUDA provider (ONNX Runtime falls back silently, docs/traps.md #17)."""
+    in_use = session.get_providers()
+    if config.providers.lower() == "cuda" and CUDA not in in_use:
+        raise DependencyError(
+            f"providers='cuda': ONNX Runtime fell back to {', '.join(in_use)}; expected {CUDA} "
+            "(no usable GPU, or the CUDA/cuDNN libraries onnxruntime-gpu needs are missing)"
+        )
+
+
+def _load(source: ModelSource, options: ort.SessionOptions, providers: list) -> ort.InferenceSession:
+    """``onnxruntime.InferenceSession`` itself; its errors become a :class:`SessionLoadError`."""
+    where = f"<{len(source)} bytes>" if isinstance(source, bytes | bytearray) else str(source)
+    model = bytes(source) if isinstance(source, bytes | bytearray) else where
     try:
-        return ort.InferenceSession(str(source), sess_options=options, providers=providers)
+        return ort.InferenceSession(model, sess_options=options, providers=providers)
     except Exception as exc:  # ORT raises its pybind11 classes (InvalidProtobuf, Fail, ...), not ours
-        detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ModelFileError(
-            f"cannot load model {str(source)!r}: {type(exc).__name__}: {detail[:300]}; expected a valid ONNX model"
-        ) from None
+        raise SessionLoadError(where, exc) from None

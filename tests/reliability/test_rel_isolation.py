@@ -11,7 +11,7 @@ import pytest
 from reliability_testlib import tally
 
 from edgeseq.errors import ModelFileError
-from edgeseq.runtime import safety
+from edgeseq.runtime import isolation
 from edgeseq.runtime.safety import create_session_isolated, probe_in_subprocess
 from edgeseq.runtime.session import SessionConfig
 
@@ -28,7 +28,7 @@ def test_good_model_opens_in_a_child_then_here(tiny_model):
 
 @pytest.mark.parametrize("sig", ["SIGSEGV", "SIGABRT", "SIGBUS"])
 def test_a_crash_while_creating_is_a_model_file_error(tiny_model, monkeypatch, sig):
-    monkeypatch.setattr(safety, "_CHILD_CODE", CRASH.format(sig=sig) + safety._CHILD_CODE)
+    monkeypatch.setattr(isolation, "_CHILD_CODE", CRASH.format(sig=sig) + isolation._CHILD_CODE)
     number = int(getattr(signal, sig))
     with pytest.raises(ModelFileError, match=rf"crashed \(signal {number}, {sig}\) while creating a session"):
         create_session_isolated(tiny_model)
@@ -37,15 +37,15 @@ def test_a_crash_while_creating_is_a_model_file_error(tiny_model, monkeypatch, s
 
 
 def test_a_crash_in_the_probe_run_is_named(tiny_model, monkeypatch):
-    code = safety._CHILD_CODE.replace("        sess.run(None, feeds)", "        " + CRASH.format(sig="SIGSEGV"))
-    assert code != safety._CHILD_CODE
-    monkeypatch.setattr(safety, "_CHILD_CODE", code)
+    code = isolation._CHILD_CODE.replace("        sess.run(None, feeds)", "        " + CRASH.format(sig="SIGSEGV"))
+    assert code != isolation._CHILD_CODE
+    monkeypatch.setattr(isolation, "_CHILD_CODE", code)
     with pytest.raises(ModelFileError, match="while running it once"):
         probe_in_subprocess(tiny_model)
 
 
 def test_a_hang_is_a_model_file_error(tiny_model, monkeypatch):
-    monkeypatch.setattr(safety, "_CHILD_CODE", "import time; time.sleep(30)\n")
+    monkeypatch.setattr(isolation, "_CHILD_CODE", "import time; time.sleep(30)\n")
     with pytest.raises(ModelFileError, match="did not finish within 0.5 s"):
         probe_in_subprocess(tiny_model, timeout_s=0.5)
 
@@ -99,7 +99,7 @@ def test_an_allowed_domain_is_allowed_by_both_checks(tmp_path, monkeypatch):
         def get_providers(self):
             return ["CPUExecutionProvider"]
 
-    monkeypatch.setattr(safety, "probe_in_subprocess", lambda *a, **k: "ran")
+    monkeypatch.setattr(isolation, "probe_in_subprocess", lambda *a, **k: "ran")
     monkeypatch.setattr(session_mod, "_load", lambda *a, **k: Opened())
     with pytest.raises(ModelFileError, match="my.domain"):
         create_session_isolated(path)  # not allowed: refused by the first check

@@ -503,10 +503,10 @@ def test_ort_format_reader_agrees_with_onnxruntime(ort_model):
 
 def test_ort_format_custom_domain_is_refused(ort_model, monkeypatch):
     """Pretend edgeseq did not produce one of the file's domains: the .ort file must then be refused for it."""
-    import edgeseq.runtime.safety as safety
+    from edgeseq.runtime.modelfile import policy
 
     some = next(d for d in check_model_file(ort_model).op_domains if d != "ai.onnx")
-    monkeypatch.setattr(safety, "DEFAULT_ALLOWED_DOMAINS", DEFAULT_ALLOWED_DOMAINS - {some})
+    monkeypatch.setattr(policy, "DEFAULT_ALLOWED_DOMAINS", DEFAULT_ALLOWED_DOMAINS - {some})
     _refused(ort_model, repr(some), "operator domain: .ort file")
     assert check_model_file(ort_model, allow_domains=[some]).op_domains[some] >= 1
 

@@ -38,6 +38,30 @@ def test_runtime_predicts_without_torch_and_agrees_with_torch(tiny_classifier, d
     assert [r["index"] for r in results] == logits.argmax(1).tolist()
 
 
+IMPORT_EVERY_RUNTIME_MODULE = """
+import importlib, pkgutil, sys
+sys.modules["onnx"] = None
+import edgeseq.runtime
+names = sorted(m.name for m in pkgutil.walk_packages(edgeseq.runtime.__path__, "edgeseq.runtime."))
+for name in names:
+    importlib.import_module(name)
+for name in ("edgeseq.cpu", "edgeseq.errors"):
+    importlib.import_module(name)
+loaded = [m for m in ("torch", "onnx", "torchvision", "onnxscript") if sys.modules.get(m) is not None]
+assert not loaded, loaded
+print(len(names), " ".join(names))
+"""
+
+
+def test_every_runtime_module_imports_without_torch_and_onnx():
+    proc = run_without_torch(IMPORT_EVERY_RUNTIME_MODULE)
+    assert proc.returncode == 0, proc.stderr
+    count, *names = proc.stdout.split()
+    # the façade and the homes of the rebuild are among them
+    assert {"edgeseq.runtime.safety", "edgeseq.runtime.isolation", "edgeseq.runtime.options"} <= set(names)
+    assert "edgeseq.runtime.modelfile.policy" in names and int(count) == len(names) >= 14
+
+
 def test_blocker_really_blocks_torch():
     proc = run_without_torch("import torch")
     assert proc.returncode != 0 and "ModuleNotFoundError" in proc.stderr
