@@ -163,3 +163,18 @@ def test_standard_library_only():
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=60)
     assert proc.returncode == 0 and proc.stdout.split() == ["True", "True"], proc.stderr[-1000:]
+
+
+def test_old_names_point_to_the_one_home():
+    """Until their callers migrate, the old homes re-export edgeseq.cpu's objects (not copies)."""
+    import edgeseq.runtime
+    from edgeseq.bench import envcard
+    from edgeseq.passes import cpuinfo
+    from edgeseq.runtime import session
+
+    assert cpuinfo.CpuFeatures is envcard.CpuInfo is CpuFacts
+    assert cpuinfo.parse_cpuinfo is envcard.parse_cpuinfo is parse_cpuinfo
+    assert cpuinfo.detect_cpu_features is envcard.read_cpuinfo is read_cpu_facts
+    assert envcard.usable_cores is session.physical_cores is edgeseq.runtime.physical_cores is usable_physical_cores
+    assert session.usable_cpus is edgeseq.runtime.usable_cpus is usable_cpus
+    assert envcard.ISA_FLAGS is cpu.ISA_DISPLAY_NAMES
