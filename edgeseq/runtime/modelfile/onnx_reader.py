@@ -8,7 +8,6 @@ domains and files are allowed) is :mod:`edgeseq.runtime.modelfile.policy`'s busi
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -102,12 +101,12 @@ class OnnxWalk:
         self.ir_version: int | None = None
         self.has_graph = False
         self.opsets: dict[str, int] = {}
-        self.domains: Counter[str] = Counter()
         self.nodes: list[tuple[str, str, str]] = []  # (domain, op_type, overload)
         self.functions: set[tuple[str, str, str]] = set()
         self.external: list[ExternalData] = []
 
     def model(self, start: int, end: int) -> None:
+        """ModelProto: ir_version, graph, opset imports, training graphs, local functions."""
         for number, wire, value in _fields(self.buf, start, end):
             if number == 1:
                 _expect(wire, _VARINT, "ir_version")
@@ -128,6 +127,7 @@ class OnnxWalk:
                 self.function(*value)
 
     def opset(self, start: int, end: int) -> tuple[str, int]:
+        """OperatorSetIdProto: ``(domain, version)``."""
         domain, version = "", 0
         for number, wire, value in _fields(self.buf, start, end):
             if number == 1 and wire == _LEN:
@@ -137,12 +137,14 @@ class OnnxWalk:
         return domain, version
 
     def training_info(self, start: int, end: int) -> None:
+        """TrainingInfoProto: its initialization and algorithm graphs."""
         for number, wire, value in _fields(self.buf, start, end):
             if number in (1, 2):  # initialization, algorithm
                 _expect(wire, _LEN, "training graph")
                 self.graph(value[0], value[1], depth=1)
 
     def function(self, start: int, end: int) -> None:
+        """FunctionProto: its nodes and attributes; records ``(domain, name, overload)``."""
         name = domain = overload = ""
         for number, wire, value in _fields(self.buf, start, end):
             if number == 1 and wire == _LEN:
@@ -160,6 +162,7 @@ class OnnxWalk:
         self.functions.add((domain, name, overload))
 
     def graph(self, start: int, end: int, depth: int) -> None:
+        """GraphProto: nodes, initializers and sparse initializers, at most :data:`MAX_NESTING` deep."""
         if depth > MAX_NESTING:
             raise CorruptModel(f"subgraphs nest deeper than {MAX_NESTING} levels")
         for number, wire, value in _fields(self.buf, start, end):
@@ -174,6 +177,7 @@ class OnnxWalk:
                 self.sparse_tensor(*value)
 
     def node(self, start: int, end: int, depth: int) -> None:
+        """NodeProto: records ``(domain, op_type, overload)`` and walks its attributes."""
         domain = op_type = overload = ""
         for number, wire, value in _fields(self.buf, start, end):
             if number == 4 and wire == _LEN:
@@ -188,6 +192,7 @@ class OnnxWalk:
         self.nodes.append((domain, op_type, overload))
 
     def attribute(self, start: int, end: int, depth: int) -> None:
+        """AttributeProto: tensors, sparse tensors and subgraphs (If/Loop/Scan bodies)."""
         for number, wire, value in _fields(self.buf, start, end):
             if number in (5, 10):  # t, tensors
                 _expect(wire, _LEN, "attribute tensor")
@@ -200,12 +205,14 @@ class OnnxWalk:
                 self.sparse_tensor(*value)
 
     def sparse_tensor(self, start: int, end: int) -> None:
+        """SparseTensorProto: its values and indices tensors."""
         for number, wire, value in _fields(self.buf, start, end):
             if number in (1, 2):  # values, indices
                 _expect(wire, _LEN, "sparse tensor part")
                 self.tensor(*value)
 
     def tensor(self, start: int, end: int) -> None:
+        """TensorProto: records its external-data entry, if it has one (payloads are skipped)."""
         name = ""
         location_kind = 0
         entries: dict[str, str] = {}
@@ -223,6 +230,7 @@ class OnnxWalk:
             self.external.append(_external_entry(name, entries))
 
     def entry(self, start: int, end: int) -> tuple[str, str]:
+        """StringStringEntryProto: ``(key, value)``."""
         key = text = ""
         for number, wire, value in _fields(self.buf, start, end):
             if number == 1 and wire == _LEN:

@@ -76,6 +76,7 @@ class OrtWalk:
             yield item + self._int(item, 4)
 
     def model(self) -> None:
+        """InferenceSession → Model: ir_version, opset imports and the main graph."""
         session = self._int(0, 4)
         model = self._ref(session, 6)
         if not model:
@@ -93,6 +94,7 @@ class OrtWalk:
             self.graph(graph, depth=1)
 
     def graph(self, graph: int, depth: int) -> None:
+        """Graph: records every node's ``(domain, op_type, "")`` and walks attribute subgraphs."""
         if depth > MAX_NESTING:
             raise CorruptModel(f"subgraphs nest deeper than {MAX_NESTING} levels")
         if graph in self._seen:
