@@ -12,6 +12,7 @@ Keys written by :func:`describe_onnx`: ``file``, ``size_bytes``, ``sha256``, ``i
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -38,8 +39,6 @@ def describe_onnx(path: str | Path) -> dict[str, Any]:
     Raises:
         ModelFileError: the file is missing or not an ONNX model.
     """
-    import math
-
     import onnx
 
     path = Path(path)
