@@ -12,11 +12,13 @@ Keys written by :func:`describe_onnx`: ``file``, ``size_bytes``, ``sha256``, ``i
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Any
 
-from edgeseq.errors import ModelFileError
+from edgeseq.errors import ModelFileError, first_line
 from edgeseq.fileio import sha256_file, write_json_atomic
+from edgeseq.graphs import io_specs, load_graph, op_histogram, rnn_node_counts
 
 MANIFEST_FORMAT = "edgeseq-manifest/1"
 
@@ -31,24 +33,21 @@ def describe_onnx(path: str | Path) -> dict[str, Any]:
 
     Returns:
         inputs/outputs (name, dtype, shape with symbolic names kept), opset (default domain),
-        op histogram, parameter count (initializer elements), file size and sha256.
+        op histogram (:func:`edgeseq.graphs.op_histogram`: subgraphs included, sorted by op name),
+        parameter count (initializer elements), file size and sha256.
 
     Raises:
         ModelFileError: the file is missing or not an ONNX model.
     """
-    import math
-
     import onnx
-
-    from edgeseq.onnx_checks import io_specs, op_histogram, rnn_node_counts
 
     path = Path(path)
     if not path.is_file():
         raise ModelFileError(f"ONNX model {str(path)!r} not found")
     try:
-        model = onnx.load(str(path), load_external_data=False)
+        model = load_graph(path)
     except Exception as exc:  # onnx raises DecodeError/ValueError/... depending on the damage
-        raise ModelFileError(f"cannot read ONNX model {str(path)!r}: {str(exc).splitlines()[0][:200]}") from None
+        raise ModelFileError(f"cannot read ONNX model {str(path)!r}: {first_line(exc, 200)}") from None
     opsets = {imp.domain or "ai.onnx": int(imp.version) for imp in model.opset_import}
     external = any(init.data_location == onnx.TensorProto.EXTERNAL for init in model.graph.initializer)
     histogram = op_histogram(model)
@@ -116,8 +115,6 @@ def update_manifest(onnx_path: str | Path, **fields: Any) -> dict[str, Any]:
     Raises:
         ModelFileError: the manifest describes a different file than the one now at ``onnx_path``.
     """
-    from edgeseq.errors import ModelFileError
-
     manifest = read_manifest(onnx_path)
     described = describe_onnx(onnx_path)
     if manifest.get("sha256") and manifest["sha256"] != described.get("sha256"):

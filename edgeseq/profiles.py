@@ -17,7 +17,8 @@ Schema (every table optional except ``[profile]``; unknown tables or keys are a 
 
     [optimize]                        # passed through untouched as a dict; edgeseq.optimization validates it
 
-Only the standard library is imported here (the CLI reads profiles before importing torch).
+Only the standard library and torch-free edgeseq modules are imported here (the CLI reads profiles before
+importing torch).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from typing import Any
 
 from edgeseq.config import read_toml
 from edgeseq.errors import ConfigError
+from edgeseq.export.options import ExportOptions  # torch-free: the CLI reads profiles before importing torch
 
 TABLES = ("profile", "export", "optimize")
 PROFILE_KEYS = ("name", "description")
@@ -68,8 +70,6 @@ def profile_from_dict(data: dict[str, Any], path: str | None = None) -> Profile:
     Raises:
         ConfigError: an unknown table or key, a missing ``[profile].name`` or an invalid export option.
     """
-    from edgeseq.export import ExportOptions  # torch-free module top; the heavy imports are inside its functions
-
     where = f" in {path!r}" if path else ""
     for key, value in data.items():
         if key not in TABLES:

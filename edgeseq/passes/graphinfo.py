@@ -1,53 +1,22 @@
-"""What a (quantized) ONNX graph contains: op histogram and the compute ops still running in float."""
+"""What a (quantized) ONNX graph contains: op histogram and the compute ops still running in float.
+
+The graph helpers live in :mod:`edgeseq.graphs` (one home); ``load_graph``, ``float_compute_ops``,
+``qdq_wrapped``, ``COMPUTE_OPS`` and ``RNN_OPS`` are re-exported here for existing callers.
+
+:func:`op_histogram` here keeps its old meaning (main graph only, most frequent first) until the
+optimization stage switches to :func:`edgeseq.graphs.op_histogram`, the manifest key's meaning.
+"""
 
 from __future__ import annotations
 
 from collections import Counter
-from pathlib import Path
 from typing import Any
 
-# Where the time goes in CNN -> RNN models; the rest (Relu, pooling, reshapes) is cheap.
-COMPUTE_OPS = ("Conv", "ConvTranspose", "MatMul", "Gemm", "LSTM", "GRU", "RNN")
-RNN_OPS = ("LSTM", "GRU", "RNN")
+from edgeseq.graphs import COMPUTE_OPS, RNN_OPS, float_compute_ops, load_graph, qdq_wrapped
 
-
-def load_graph(path: str | Path) -> Any:
-    """``onnx.load`` without external data (sizes and op types are all we read)."""
-    import onnx
-
-    return onnx.load(str(path), load_external_data=False)
+__all__ = ["COMPUTE_OPS", "RNN_OPS", "float_compute_ops", "load_graph", "op_histogram", "qdq_wrapped"]
 
 
 def op_histogram(model: Any) -> dict[str, int]:
     """Count of nodes per op type in the main graph, most frequent first."""
     return dict(Counter(node.op_type for node in model.graph.node).most_common())
-
-
-def float_compute_ops(model: Any) -> dict[str, int]:
-    """Compute ops left in float: float LSTM/GRU/RNN nodes, and Conv/MatMul/Gemm whose data input is not dequantized.
-
-    Integer kernels (``ConvInteger``, ``DynamicQuantizeLSTM``, ``MatMulInteger``, ...) have other op
-    types and so never count; a QDQ node (float op between DequantizeLinear/QuantizeLinear) is fused
-    into an integer kernel by onnxruntime and does not count either.
-    """
-    producers = {out: node.op_type for node in model.graph.node for out in node.output}
-    left: Counter[str] = Counter()
-    for node in model.graph.node:
-        if node.op_type in RNN_OPS:
-            left[node.op_type] += 1  # onnxruntime has no QDQ fusion for RNNs: a QDQ-wrapped LSTM still runs in float
-        elif node.op_type in COMPUTE_OPS and producers.get(node.input[0]) != "DequantizeLinear":
-            left[node.op_type] += 1
-    return dict(left)
-
-
-def qdq_wrapped(model: Any, op_type: str) -> int:
-    """How many ``op_type`` nodes read their data input and their weight from DequantizeLinear nodes."""
-    producers = {out: node.op_type for node in model.graph.node for out in node.output}
-    return sum(
-        1
-        for node in model.graph.node
-        if node.op_type == op_type
-        and len(node.input) > 1
-        and producers.get(node.input[0]) == "DequantizeLinear"
-        and producers.get(node.input[1]) == "DequantizeLinear"
-    )

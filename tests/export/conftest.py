@@ -31,7 +31,7 @@ def _make_model(num_outputs: int = 5, pre: PreprocessConfig | None = None, **ove
 
 def _graph_dims(path: Path) -> dict[str, list]:
     """{input/output name: declared dims (ints or symbolic names)}."""
-    from edgeseq.onnx_checks import dims
+    from edgeseq.graphs import dims
 
     proto = onnx.load(str(path), load_external_data=False)
     return {v.name: dims(v) for v in list(proto.graph.input) + list(proto.graph.output)}

@@ -102,7 +102,7 @@ def test_adaptive_max_pooling_rewrite_is_exact(tmp_path):
 
 
 def test_non_reducing_adaptive_pooling_is_left_alone():
-    from edgeseq.export_rewrites import rewrite_for_export
+    from edgeseq.export.rewrites import rewrite_for_export
 
     model = nn.Sequential(nn.AdaptiveAvgPool2d((2, None)), nn.AdaptiveAvgPool2d(1), nn.AdaptiveAvgPool2d((None, 1)))
     rewritten, applied = rewrite_for_export(model)

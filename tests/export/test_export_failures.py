@@ -14,7 +14,7 @@ from torch import nn  # noqa: E402
 
 from edgeseq.errors import ConfigError, ExportError  # noqa: E402
 from edgeseq.export import ExportOptions, export_onnx  # noqa: E402
-from edgeseq.onnx_checks import frozen_axes, unrolled_loops  # noqa: E402
+from edgeseq.export.verify import frozen_axes, unrolled_loops  # noqa: E402
 
 AXES = {"images": {0: "batch", 3: "width"}}
 
@@ -90,12 +90,12 @@ def test_unrolled_rnn_is_refused_and_every_strategy_is_listed(tmp_path):
 
 def test_auto_lists_each_strategy_and_why_it_failed(tmp_path, monkeypatch):
     """With opset 17 the dynamo paths are skipped: the error still names them and says why."""
-    import edgeseq.export as export_mod
+    from edgeseq.export import strategies
 
     def broken(*args, **kwargs):
         raise RuntimeError("tracer exploded")
 
-    monkeypatch.setitem(export_mod._STRATEGY_FUNCS, "torchscript", broken)
+    monkeypatch.setitem(strategies.STRATEGY_FUNCS, "torchscript", broken)
     path = tmp_path / "m.onnx"
     model = nn.Sequential(nn.Conv2d(1, 2, 3), nn.Flatten(), nn.LazyLinear(3))
     model(torch.randn(1, 1, 8, 8))
@@ -116,12 +116,12 @@ def test_failed_export_keeps_the_previous_file(tmp_path):
 
 
 def test_interrupted_export_leaves_nothing_under_the_final_name(tmp_path, monkeypatch, make_model):
-    import edgeseq.parity
+    from edgeseq.export import attempts
 
     def interrupt(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(edgeseq.parity, "check_parity", interrupt)
+    monkeypatch.setattr(attempts, "check_parity", interrupt)
     model = make_model(3, sequencer="columns", head="ctc")
     path = tmp_path / "model.onnx"
     with pytest.raises(KeyboardInterrupt):

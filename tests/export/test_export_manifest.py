@@ -76,9 +76,9 @@ def test_export_checkpoint_records_the_source(tmp_path, tiny_checkpoint, metadat
 
 def test_large_models_use_external_data(tmp_path, monkeypatch, make_model):
     """Above the size threshold (lowered here from ~2 GB) the weights go to <name>.data beside the model."""
-    import edgeseq.export as export_mod
+    from edgeseq.export import staging
 
-    monkeypatch.setattr(export_mod, "EXTERNAL_DATA_THRESHOLD_BYTES", 0)
+    monkeypatch.setattr(staging, "EXTERNAL_DATA_THRESHOLD_BYTES", 0)
     model = make_model(3, sequencer="columns", head="ctc")
     path = tmp_path / "big.onnx"
     result = export_onnx(model, torch.randn(1, 1, 16, 32), path)

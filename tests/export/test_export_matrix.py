@@ -18,8 +18,8 @@ pytest.importorskip("onnxruntime")
 
 import edgeseq  # noqa: E402
 from edgeseq.export import export_onnx  # noqa: E402
+from edgeseq.graphs import rnn_nodes  # noqa: E402
 from edgeseq.nn import BACKBONES, HEADS, RNNS, SEQUENCERS  # noqa: E402
-from edgeseq.onnx_checks import rnn_nodes  # noqa: E402
 
 KINDS = RNNS.names()
 HEAD_NAMES = HEADS.names()

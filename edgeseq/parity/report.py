@@ -1,0 +1,162 @@
+"""What a parity check found: tolerances, one row per case and output, the report and its table/JSON forms."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+from edgeseq.errors import ConfigError
+
+# fp32 on CPU: the same maths in a different kernel order (MKL-DNN/ATen vs MLAS) differs by a few
+# ulp per op. Measured on this stack: <= 4e-7 for CRNNs and < 1e-5 for resnet18-rows-lstm at
+# 224x224 with random weights (docs/traps.md #1 and the export tests). ATOL leaves an order of
+# magnitude of headroom above that while staying far below any real export bug (a wrong weight
+# or a frozen axis gives differences of 1e-2 or more).
+PARITY_ATOL = 1e-4
+# relative part of the elementwise bound |onnx - torch| <= atol + rtol * |torch|, for large logits
+# (random-weight deep backbones produce values in the hundreds, where 1e-4 is below fp32 resolution).
+PARITY_RTOL = 1e-4
+# cosine similarity of the flattened outputs; fp32 rounding leaves it at 1 - 1e-12 or closer
+PARITY_MIN_COSINE = 0.99999
+# torch margins between the two best classes below this are ties: argmax may differ there legitimately
+TOP1_TIE_MARGIN = PARITY_ATOL
+
+
+@dataclass
+class ParityTolerances:
+    """Thresholds a parity check applies; the defaults are the named constants above."""
+
+    atol: float = PARITY_ATOL
+    rtol: float = PARITY_RTOL
+    min_cosine: float = PARITY_MIN_COSINE
+
+    def __post_init__(self) -> None:
+        for key in ("atol", "rtol"):
+            value = getattr(self, key)
+            if not isinstance(value, (int, float)) or value < 0:
+                raise ConfigError(f"tolerances.{key}: got {value!r}; expected a non-negative number")
+        if not 0.0 <= self.min_cosine <= 1.0:
+            raise ConfigError(f"tolerances.min_cosine: got {self.min_cosine!r}; expected 0 <= value <= 1")
+
+
+@dataclass
+class ParityRow:
+    """One output compared on one input case."""
+
+    case: str  # "random", "size", "inputs" or "sample"
+    output: str
+    input_shape: list[int]
+    torch_shape: list[int] | None = None
+    onnx_shape: list[int] | None = None
+    max_abs: float | None = None
+    max_rel: float | None = None
+    cosine: float | None = None
+    top1: float | None = None  # fraction of argmax positions that agree
+    sequence: float | None = None  # CTC: fraction of greedy-decoded sequences that agree
+    passed: bool = False
+    problems: list[str] = field(default_factory=list)
+
+
+# the figures worst() reports: (its key, the row's field, True when larger is worse)
+_WORST = (
+    ("max_abs", "max_abs", True),
+    ("max_rel", "max_rel", True),
+    ("min_cosine", "cosine", False),
+    ("min_top1", "top1", False),
+)
+
+
+@dataclass
+class ParityReport:
+    """The result of :func:`edgeseq.parity.check_parity`: every row, every failure and the worst figures."""
+
+    onnx_path: str
+    passed: bool
+    rows: list[ParityRow]
+    failures: list[str]
+    tolerances: ParityTolerances
+    input_name: str = ""
+    input_layout: str = "NCHW"
+    dynamic_axes: dict[str, str] = field(default_factory=dict)
+    sizes: list[list[int]] = field(default_factory=list)  # (height, width) of every case run
+    seconds: float = 0.0
+
+    def worst(self) -> dict[str, dict[str, float | None]]:
+        """Per output: the largest differences and the lowest agreement over all cases."""
+        out: dict[str, dict[str, float | None]] = {}
+        for row in self.rows:
+            w = out.setdefault(row.output, {key: None for key, _, _ in _WORST})
+            for key, attr, larger_is_worse in _WORST:
+                value, current = getattr(row, attr), w[key]
+                if value is None:
+                    continue
+                # the comparisons of max()/min(): a NaN already held stays, a NaN offered is not taken
+                if current is None or (value > current if larger_is_worse else value < current):
+                    w[key] = value
+        return out
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-able dict (non-finite numbers become strings)."""
+        return _jsonable(
+            {
+                "onnx_path": self.onnx_path,
+                "passed": self.passed,
+                "failures": self.failures,
+                "tolerances": asdict(self.tolerances),
+                "input_name": self.input_name,
+                "input_layout": self.input_layout,
+                "dynamic_axes": self.dynamic_axes,
+                "sizes": self.sizes,
+                "cases": len({(r.case, tuple(r.input_shape)) for r in self.rows}),
+                "worst": self.worst(),
+                "seconds": round(self.seconds, 3),
+                "rows": [asdict(r) for r in self.rows],
+            }
+        )
+
+    def to_table(self) -> str:
+        """A readable text table: one line per case and output, then the failures."""
+        header = ("case", "output", "input", "max_abs", "max_rel", "cosine", "top1", "seq", "ok")
+        lines = [header]
+        for r in self.rows:
+            lines.append(
+                (
+                    r.case,
+                    r.output,
+                    "x".join(str(d) for d in r.input_shape),
+                    _fmt(r.max_abs),
+                    _fmt(r.max_rel),
+                    _fmt(r.cosine, ".7f"),
+                    _fmt(r.top1, ".3f"),
+                    _fmt(r.sequence, ".3f"),
+                    "ok" if r.passed else "FAIL",
+                )
+            )
+        widths = [max(len(str(line[i])) for line in lines) for i in range(len(header))]
+        text = ["  ".join(str(c).ljust(w) for c, w in zip(line, widths, strict=True)).rstrip() for line in lines]
+        tol = self.tolerances
+        verdict = "PASSED" if self.passed else f"FAILED ({len(self.failures)} problem(s))"
+        text.append(
+            f"parity {verdict}: |onnx - torch| <= {tol.atol:g} + {tol.rtol:g}*|torch|, cosine >= {tol.min_cosine}"
+        )
+        text.extend(f"  - {f}" for f in self.failures)
+        return "\n".join(text)
+
+
+def _fmt(value: float | None, spec: str = ".2e") -> str:
+    return "-" if value is None else format(value, spec)
+
+
+def _jsonable(obj: Any) -> Any:
+    if isinstance(obj, dict):
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_jsonable(v) for v in obj]
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return str(obj)
+    if isinstance(obj, np.generic):
+        return _jsonable(obj.item())
+    return obj
