@@ -58,6 +58,7 @@ class Sequencer(nn.Module, abc.ABC):
         """Length of the feature-map axis the sequence is taken from (before ``step``)."""
 
     def extra_repr(self) -> str:
+        """The step, shown in the module's repr."""
         return f"step={self.step}"
 
 
