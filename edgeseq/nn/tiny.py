@@ -9,7 +9,8 @@ are CPU, one thread, one short epoch, no progress bar.
     cfg = tiny_config("test_columns_ctc")
     model = build_model(cfg.model, cfg.preprocess, tiny_num_outputs(cfg))
 
-Standard library only (configs, not modules): importing this does not import torch.
+The variants are configs, not modules: this module itself needs only the standard library (importing it
+through the ``edgeseq.nn`` package still imports torch).
 """
 
 from __future__ import annotations
