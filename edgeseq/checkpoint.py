@@ -18,12 +18,18 @@ A checkpoint is a dict of plain tensors and plain Python data, no custom classes
 from __future__ import annotations
 
 import io
+import pickle
+import zipfile
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from edgeseq import __version__
-from edgeseq.errors import ModelFileError
+from edgeseq.config import config_from_dict
+from edgeseq.errors import ConfigError, ModelFileError, first_line
 from edgeseq.fileio import write_bytes_atomic
+from edgeseq.nn import ImageSequenceModel, build_model
 
 CHECKPOINT_FORMAT = "edgeseq-checkpoint/1"
 REQUIRED_KEYS = ("format", "config", "task", "preprocess", "state_dict")
@@ -40,8 +46,6 @@ def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> Path:
         path: destination ``.pt`` file.
         payload: the checkpoint fields (see the module docstring); ``format`` and ``edgeseq`` are added.
     """
-    import torch
-
     payload = {"format": CHECKPOINT_FORMAT, "edgeseq": __version__, **payload}
     missing = [k for k in REQUIRED_KEYS if k not in payload]
     if missing:
@@ -59,11 +63,6 @@ def load_checkpoint(path: str | Path, map_location: str = "cpu") -> dict[str, An
     Raises:
         ModelFileError: missing, not a checkpoint, unsafe, or not an edgeseq checkpoint.
     """
-    import pickle
-    import zipfile
-
-    import torch
-
     path = Path(path)
     if path.is_dir():
         for name in ("best.pt", "last.pt"):
@@ -79,13 +78,13 @@ def load_checkpoint(path: str | Path, map_location: str = "cpu") -> dict[str, An
     try:
         ckpt = torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else "unsafe content"
+        detail = first_line(exc, 200) if str(exc).strip() else "unsafe content"
         raise ModelFileError(
             f"refusing to load checkpoint {str(path)!r}: it needs more than weights_only loading allows "
-            f"({first[:200]}); edgeseq never unpickles arbitrary objects"
+            f"({detail}); edgeseq never unpickles arbitrary objects"
         ) from None
     except (RuntimeError, EOFError, OSError, ValueError, KeyError, AttributeError) as exc:
-        raise ModelFileError(f"cannot read checkpoint {str(path)!r}: {str(exc).splitlines()[0][:200]}") from None
+        raise ModelFileError(f"cannot read checkpoint {str(path)!r}: {first_line(exc, 200)}") from None
     if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
         raise ModelFileError(
             f"{str(path)!r} is not an edgeseq checkpoint (expected format {CHECKPOINT_FORMAT!r}); "
@@ -109,10 +108,6 @@ def validate_checkpoint(ckpt: dict[str, Any], where: str) -> None:
     Raises:
         ModelFileError: a field is missing or of the wrong type, or the config is not a valid edgeseq config.
     """
-    import torch
-
-    from edgeseq.config import config_from_dict
-    from edgeseq.errors import ConfigError
 
     def bad(what: str) -> ModelFileError:
         return ModelFileError(f"checkpoint {where!r} is malformed: {what}")
@@ -137,7 +132,7 @@ def validate_checkpoint(ckpt: dict[str, Any], where: str) -> None:
     try:
         config_from_dict(ckpt["config"])
     except ConfigError as exc:
-        raise bad(f"its config is invalid ({str(exc).splitlines()[0] if str(exc) else 'ConfigError'})") from None
+        raise bad(f"its config is invalid ({first_line(exc, 1000)})") from None
 
 
 def _describe(value: Any) -> str:
@@ -154,7 +149,7 @@ def state_dict_error_line(exc: Exception) -> str:
     for line in lines:
         if any(marker in line for marker in _STATE_DICT_DETAIL):
             return line[:300]
-    return lines[0][:300] if lines else type(exc).__name__
+    return first_line(exc, 300)
 
 
 def num_outputs(ckpt: dict[str, Any]) -> int:
@@ -164,15 +159,15 @@ def num_outputs(ckpt: dict[str, Any]) -> int:
     return len(ckpt["labels"])
 
 
-def model_from_checkpoint(source: str | Path | dict[str, Any]):
+def model_from_checkpoint(source: str | Path | dict[str, Any]) -> tuple[ImageSequenceModel, dict[str, Any]]:
     """Rebuild the model of a checkpoint (a path or a loaded dict), weights loaded, in eval mode.
 
     Returns:
         (model, checkpoint dict)
-    """
-    from edgeseq.config import config_from_dict
-    from edgeseq.nn import build_model
 
+    Raises:
+        ModelFileError: the checkpoint is missing, unsafe or malformed, or its weights do not fit its config's model.
+    """
     if isinstance(source, dict):
         validate_checkpoint(source, str(source.get("path", "<checkpoint dict>")))
         ckpt = source

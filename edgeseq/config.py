@@ -6,6 +6,7 @@ Every check raises :class:`~edgeseq.errors.ConfigError` naming the bad key and w
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import difflib
 import tomllib
@@ -255,7 +256,7 @@ def _coerce(key: str, value: Any, tp: Any) -> Any:
         raise errors[0]
     if tp is Any:
         return value
-    if dataclasses.is_dataclass(tp):
+    if isinstance(tp, type) and dataclasses.is_dataclass(tp):
         if not isinstance(value, dict):
             raise ConfigError(f"{key}: got {type(value).__name__}; expected a table")
         return from_dict(tp, value, prefix=key)
@@ -331,8 +332,6 @@ def parse_override(text: str) -> tuple[list[str], Any]:
 
 def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
     """Return a copy of the raw config table with ``--set`` overrides applied."""
-    import copy
-
     data = copy.deepcopy(data)
     for text in overrides:
         path, value = parse_override(text)

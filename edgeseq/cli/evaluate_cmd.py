@@ -8,6 +8,7 @@ from edgeseq.cli.common import print_json
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
+    """Add the ``evaluate`` verb."""
     p = sub.add_parser(
         "evaluate",
         help="evaluate a checkpoint on its data",
@@ -21,6 +22,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Print the checkpoint's metrics on the split (a table, or JSON with ``--json``)."""
     from edgeseq.training import evaluate_checkpoint
 
     metrics = evaluate_checkpoint(args.checkpoint, args.split, args.batch_size)

@@ -6,11 +6,13 @@ import argparse
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
+    """Add the ``models`` verb."""
     p = sub.add_parser("models", help="list registered backbones, sequencers, RNNs and heads")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    """Print every registry's names with their one-line descriptions."""
     from edgeseq.nn import BACKBONES, HEADS, RNNS, SEQUENCERS
 
     for title, registry in (("backbones", BACKBONES), ("sequencers", SEQUENCERS), ("rnns", RNNS), ("heads", HEADS)):

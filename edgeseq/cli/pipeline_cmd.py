@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
 from edgeseq.cli.common import add_set_option, int_list, print_json, str_list
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
+    """Add the ``pipeline`` verb."""
     p = sub.add_parser(
         "pipeline",
         help="the main job: train, export, validate, optimize and benchmark a recipe",
@@ -41,9 +43,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Run the pipeline and print its summary table (or the whole result as JSON with ``--json``)."""
     from edgeseq.pipeline import PipelineOptions, run_pipeline
 
-    kwargs = {"export_profile": args.export_profile, "optimize_profile": args.optimize_profile}
+    kwargs: dict[str, Any] = {"export_profile": args.export_profile, "optimize_profile": args.optimize_profile}
     if args.stages:
         kwargs["stages"] = args.stages
     if args.backend:

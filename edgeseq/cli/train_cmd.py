@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from edgeseq.cli.common import add_set_option, print_json
+from edgeseq.config import ExperimentConfig, apply_overrides, config_from_dict, load_config
+from edgeseq.errors import ConfigError
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
+    """Add the ``train`` verb."""
     p = sub.add_parser(
         "train",
         help="train a model from a recipe",
@@ -22,22 +26,22 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def run(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
-    from edgeseq.config import apply_overrides, config_from_dict, load_config
-    from edgeseq.errors import ConfigError
-
+def _config(args: argparse.Namespace) -> ExperimentConfig:
+    """The recipe with its overrides, or (``--resume`` without a recipe) the run's own config from last.pt."""
     if args.recipe:
-        cfg = load_config(args.recipe, args.overrides)
-    elif args.resume:
-        from edgeseq.checkpoint import load_checkpoint
+        return load_config(args.recipe, args.overrides)
+    if args.resume:
+        from edgeseq.checkpoint import load_checkpoint  # torch: imported only when needed
 
         ckpt = load_checkpoint(Path(args.out) / "last.pt")
-        cfg = config_from_dict(apply_overrides(ckpt["config"], args.overrides))
-    else:
-        raise ConfigError("train: expected a recipe TOML (or --resume with --out pointing at an earlier run)")
-    from edgeseq.training import train
+        return config_from_dict(apply_overrides(ckpt["config"], args.overrides))
+    raise ConfigError("train: expected a recipe TOML (or --resume with --out pointing at an earlier run)")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Train (or resume) and print the result as JSON with ``--json``."""
+    cfg = _config(args)
+    from edgeseq.training import train  # torch: imported after the config is known to be valid
 
     result = train(cfg, args.out, resume=args.resume)
     if args.json:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Sequence, Sized
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch.utils.data import Dataset
 
 from edgeseq.errors import InputError
@@ -21,7 +22,7 @@ class ArrayImageDataset(Dataset):
     Small datasets (digits) fit in memory after preprocessing, so each epoch costs no decoding.
     """
 
-    def __init__(self, pixels: Sequence[np.ndarray], targets: Sequence[int], preprocess: Any) -> None:
+    def __init__(self, pixels: Sequence[np.ndarray] | np.ndarray, targets: Sequence[int], preprocess: Any) -> None:
         self.tensors = torch.from_numpy(np.stack([preprocess_image(p, preprocess) for p in pixels]))
         self.targets = [int(t) for t in targets]
 
@@ -83,11 +84,9 @@ class RandomShift(Dataset):
         self.max_shift = int(max_shift)
 
     def __len__(self) -> int:
-        return len(self.dataset)
+        return len(cast(Sized, self.dataset))
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
-        import torch.nn.functional as F
-
         image, target = self.dataset[index]
         m = self.max_shift
         if m <= 0:

@@ -19,7 +19,7 @@ import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -27,6 +27,7 @@ from PIL import Image, ImageDraw, ImageFilter, ImageFont
 from torch.utils.data import Dataset
 
 from edgeseq.config import DataConfig, ExperimentConfig, PreprocessConfig
+from edgeseq.data.splits import split_indices
 from edgeseq.errors import ConfigError, InputError
 from edgeseq.runtime.preprocess import load_image, normalize, spec_dict, target_size, to_pixels
 
@@ -73,9 +74,10 @@ def _font_sources() -> tuple[str | None, ...]:
 
 
 @functools.lru_cache(maxsize=512)
-def _font(source: str | None, size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
+def _font(source: str | None, size: int) -> ImageFont.FreeTypeFont:
     if source is None:
-        return ImageFont.load_default(size=size)
+        # Given a size, Pillow (>= 10.1, built with FreeType as its wheels are) returns its scalable font.
+        return cast(ImageFont.FreeTypeFont, ImageFont.load_default(size=size))
     return ImageFont.truetype(source, size=size)
 
 
@@ -341,12 +343,11 @@ def text_splits(cfg: ExperimentConfig) -> tuple[Dataset, Dataset, Dataset, str]:
         train, val, test = (SyntheticTextLines(cfg, split) for split in SPLITS)
         return train, val, test, data.alphabet
     if data.dataset == "lines":
-        from edgeseq.data.splits import split_indices
-
-        entries = read_line_labels(data.root, data.labels_file, data.alphabet)  # type: ignore[arg-type]
+        root = cast(str, data.root)  # DataConfig requires data.root for "lines"
+        entries = read_line_labels(root, data.labels_file, data.alphabet)
         parts = split_indices(len(entries), data.val_fraction, data.test_fraction, data.split_seed)
-        train, val, test = (LineFolder([entries[i] for i in part], cfg.preprocess) for part in parts)
-        return train, val, test, data.alphabet
+        folders = [LineFolder([entries[i] for i in part], cfg.preprocess) for part in parts]
+        return folders[0], folders[1], folders[2], data.alphabet
     raise ConfigError(f"text_splits: got data.dataset={data.dataset!r}; expected 'textlines' or 'lines'")
 
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import inspect
 import math
+import pickle
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -27,7 +28,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from edgeseq.errors import ConfigError, ModelFileError
+from edgeseq.errors import ConfigError, ModelFileError, first_line
 from edgeseq.registry import Registry
 
 BACKBONES: Registry[Backbone] = Registry("backbone")
@@ -69,7 +70,11 @@ def _size_neutral_types() -> tuple[type, ...]:
     return (SqueezeExcitation,)
 
 
-def spatial_layers(module: nn.Module) -> Iterator[nn.Module]:
+# The layers whose geometry decides the feature-map size.
+SpatialLayer = nn.Conv2d | nn.MaxPool2d | nn.AvgPool2d
+
+
+def spatial_layers(module: nn.Module) -> Iterator[SpatialLayer]:
     """Yield the convolutions and pools of ``module``'s main path, in execution order."""
     if isinstance(module, (nn.Conv2d, nn.MaxPool2d, nn.AvgPool2d)):
         yield module
@@ -90,7 +95,7 @@ def spatial_layers(module: nn.Module) -> Iterator[nn.Module]:
 _Geometry = tuple[tuple[int, int], tuple[int, int], tuple[int, int], tuple[int, int], bool]
 
 
-def layer_geometry(layer: nn.Module) -> _Geometry:
+def layer_geometry(layer: SpatialLayer) -> _Geometry:
     """(kernel, stride, padding, dilation, ceil_mode) of one convolution or pooling layer, as (h, w) pairs."""
     return (
         _pair(layer.kernel_size),
@@ -258,7 +263,7 @@ def _load_torchvision(arch: str, pretrained: str | None, weights_path: str | Non
             raise ConfigError(
                 f"model.pretrained: could not download torchvision weights {pretrained!r} for {arch} (offline?); "
                 "download them elsewhere and set model.weights_path to the local .pth file"
-                f" ({type(exc).__name__}: {exc})"
+                f" ({first_line(exc, with_type=True)})"
             ) from None
     model = torchvision.models.get_model(arch, weights=None)
     if weights_path:
@@ -267,8 +272,6 @@ def _load_torchvision(arch: str, pretrained: str | None, weights_path: str | Non
 
 
 def _load_state_dict_file(model: nn.Module, arch: str, weights_path: str) -> None:
-    import pickle
-
     path = Path(weights_path)
     if not path.is_file():
         raise ConfigError(f"model.weights_path: file {str(path)!r} not found; expected the {arch} state_dict (.pth)")
@@ -295,7 +298,7 @@ def _load_state_dict_file(model: nn.Module, arch: str, weights_path: str) -> Non
 def _truncate(arch: str, model: nn.Module) -> nn.Module:
     if arch.startswith("resnet"):
         return nn.Sequential(*list(model.children())[:-2])  # drop avgpool and fc
-    return model.features
+    return model.get_submodule("features")
 
 
 def _adapt_first_conv(body: nn.Module, in_channels: int) -> None:
@@ -309,19 +312,16 @@ def _adapt_first_conv(body: nn.Module, in_channels: int) -> None:
         return
     if in_channels != 1:
         raise ConfigError(f"preprocess.color: got {in_channels} channels; expected 1 (L) or 3 (RGB)")
-    new = nn.Conv2d(
-        1,
-        module.out_channels,
-        module.kernel_size,
-        stride=module.stride,
-        padding=module.padding,
-        dilation=module.dilation,
-        groups=module.groups,
-        bias=module.bias is not None,
-    )
+    geometry: dict[str, Any] = {
+        "kernel_size": module.kernel_size,
+        "stride": module.stride,
+        "padding": module.padding,
+        "dilation": module.dilation,
+    }
+    new = nn.Conv2d(1, module.out_channels, **geometry, groups=module.groups, bias=module.bias is not None)
     with torch.no_grad():
         new.weight.copy_(module.weight.sum(dim=1, keepdim=True))
-        if module.bias is not None:
+        if module.bias is not None and new.bias is not None:
             new.bias.copy_(module.bias)
     parent_name, _, attr = name.rpartition(".")
     parent = body.get_submodule(parent_name) if parent_name else body

@@ -13,6 +13,7 @@ from edgeseq.nn.backbones import BACKBONES, Backbone, check_backbone_args
 from edgeseq.nn.heads import HEADS, Head
 from edgeseq.nn.rnns import RNNS, SequenceRNN
 from edgeseq.nn.sequencers import SEQUENCERS, Sequencer
+from edgeseq.nn.tiny import tiny_model_config as tiny_model_config  # re-export: its home is edgeseq.nn.tiny
 
 
 class ImageSequenceModel(nn.Module):
@@ -118,8 +119,9 @@ class ImageSequenceModel(nn.Module):
     def dynamic_input_axes(self) -> dict[int, str]:
         """Input axes that may vary: batch, plus height (rows) or width (columns); channels: batch only."""
         axes = {0: "batch"}
-        if self.sequencer.image_axis is not None:
-            axes[self.sequencer.image_axis] = self.sequencer.axis_name
+        axis, name = self.sequencer.image_axis, self.sequencer.axis_name
+        if axis is not None and name is not None:  # a sequencer names the axis it follows
+            axes[axis] = name
         return axes
 
     def output_axes(self) -> dict[int, str]:
@@ -159,6 +161,44 @@ def _check_feature_size(name: str, backbone: Backbone, pre: PreprocessConfig) ->
     return fh, fw
 
 
+def _check_component_names(model_cfg: ModelConfig) -> None:
+    """Refuse unknown backbone/sequencer/rnn/head names (with a suggestion) and a non-table ``backbone_args``."""
+    for kind, registry, name in (
+        ("backbone", BACKBONES, model_cfg.backbone),
+        ("sequencer", SEQUENCERS, model_cfg.sequencer),
+        ("rnn", RNNS, model_cfg.rnn),
+        ("head", HEADS, model_cfg.head),
+    ):
+        if name not in registry:
+            raise ConfigError(f"model.{kind}: {registry.unknown_message(name)}")
+    if not isinstance(model_cfg.backbone_args, dict):
+        raise ConfigError(f"model.backbone_args: got {model_cfg.backbone_args!r}; expected a table")
+
+
+def _build_backbone(model_cfg: ModelConfig, pre: PreprocessConfig) -> tuple[Backbone, tuple[int, int]]:
+    """The backbone and its feature-map size (H', W') at the configured input size."""
+    builder = BACKBONES.get(model_cfg.backbone)
+    check_backbone_args(model_cfg.backbone, builder, model_cfg.backbone_args)
+    backbone = builder(pre.channels, model_cfg.pretrained, model_cfg.weights_path, **model_cfg.backbone_args)
+    return backbone, _check_feature_size(model_cfg.backbone, backbone, pre)
+
+
+def _build_sequencer(
+    model_cfg: ModelConfig, pre: PreprocessConfig, backbone: Backbone, feature_size: tuple[int, int]
+) -> tuple[Sequencer, int]:
+    """The sequencer and the feature width D of each timestep; refuses a ``step`` longer than its axis."""
+    fh, fw = feature_size
+    sequencer = SEQUENCERS.get(model_cfg.sequencer)(model_cfg.step)
+    axis_length = sequencer.axis_length(backbone.out_channels, fh, fw)
+    if model_cfg.step > axis_length:
+        raise ConfigError(
+            f"model.step: got {model_cfg.step} but the feature map has {axis_length} {model_cfg.sequencer} at "
+            f"{pre.height}x{pre.width} with backbone {model_cfg.backbone!r}; expected step <= {axis_length}"
+        )
+    _, features = sequencer.sequence_shape(backbone.out_channels, fh, fw)
+    return sequencer, features
+
+
 def build_model(model_cfg: ModelConfig, preprocess_cfg: PreprocessConfig, num_outputs: int) -> ImageSequenceModel:
     """Build the model a config describes.
 
@@ -178,32 +218,9 @@ def build_model(model_cfg: ModelConfig, preprocess_cfg: PreprocessConfig, num_ou
         ModelFileError: ``weights_path`` is not a matching weights-only state_dict.
     """
     _check_num_outputs(num_outputs)
-    for kind, registry, name in (
-        ("backbone", BACKBONES, model_cfg.backbone),
-        ("sequencer", SEQUENCERS, model_cfg.sequencer),
-        ("rnn", RNNS, model_cfg.rnn),
-        ("head", HEADS, model_cfg.head),
-    ):
-        if name not in registry:
-            raise ConfigError(f"model.{kind}: {registry.unknown_message(name)}")
-    if not isinstance(model_cfg.backbone_args, dict):
-        raise ConfigError(f"model.backbone_args: got {model_cfg.backbone_args!r}; expected a table")
-
-    builder = BACKBONES.get(model_cfg.backbone)
-    check_backbone_args(model_cfg.backbone, builder, model_cfg.backbone_args)
-    backbone = builder(preprocess_cfg.channels, model_cfg.pretrained, model_cfg.weights_path, **model_cfg.backbone_args)
-    fh, fw = _check_feature_size(model_cfg.backbone, backbone, preprocess_cfg)
-
-    sequencer = SEQUENCERS.get(model_cfg.sequencer)(model_cfg.step)
-    axis_length = sequencer.axis_length(backbone.out_channels, fh, fw)
-    if model_cfg.step > axis_length:
-        raise ConfigError(
-            f"model.step: got {model_cfg.step} but the feature map has {axis_length} {model_cfg.sequencer} at "
-            f"{preprocess_cfg.height}x{preprocess_cfg.width} with backbone {model_cfg.backbone!r}; "
-            f"expected step <= {axis_length}"
-        )
-    _, features = sequencer.sequence_shape(backbone.out_channels, fh, fw)
-
+    _check_component_names(model_cfg)
+    backbone, feature_size = _build_backbone(model_cfg, preprocess_cfg)
+    sequencer, features = _build_sequencer(model_cfg, preprocess_cfg, backbone, feature_size)
     rnn = RNNS.get(model_cfg.rnn)(
         features, model_cfg.hidden_size, model_cfg.num_layers, model_cfg.bidirectional, model_cfg.dropout
     )
@@ -220,17 +237,3 @@ def build_model(model_cfg: ModelConfig, preprocess_cfg: PreprocessConfig, num_ou
         model_cfg=model_cfg,
         preprocess_cfg=preprocess_cfg,
     )
-
-
-def tiny_model_config(**overrides: Any) -> ModelConfig:
-    """A tiny smallcnn model config for tests (timm-style test variant): 4/8 channels, hidden size 8.
-
-    Keyword arguments override :class:`~edgeseq.config.ModelConfig` fields.
-    """
-    fields: dict[str, Any] = {
-        "backbone": "smallcnn",
-        "backbone_args": {"channels": [4, 8], "pools": [[2, 2], [2, 2]]},
-        "hidden_size": 8,
-    }
-    fields.update(overrides)
-    return ModelConfig(**fields)

@@ -26,6 +26,7 @@ import math
 import torch
 from torch import nn
 
+from edgeseq.errors import ConfigError
 from edgeseq.registry import Registry
 
 
@@ -45,8 +46,6 @@ class Sequencer(nn.Module, abc.ABC):
     def __init__(self, step: int = 1) -> None:
         super().__init__()
         if isinstance(step, bool) or not isinstance(step, int) or step < 1:
-            from edgeseq.errors import ConfigError
-
             raise ConfigError(f"model.step: got {step!r}; expected a positive integer")
         self.step = step
 
@@ -59,6 +58,7 @@ class Sequencer(nn.Module, abc.ABC):
         """Length of the feature-map axis the sequence is taken from (before ``step``)."""
 
     def extra_repr(self) -> str:
+        """The step, shown in the module's repr."""
         return f"step={self.step}"
 
 

@@ -1,0 +1,156 @@
+"""The pipeline's summary: one row per model variant (PyTorch, FP32 ONNX, each optimized variant) and its table."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from edgeseq.config import ExperimentConfig
+from edgeseq.optimization import OptimizeResult
+
+Row = dict[str, Any]
+
+
+def summary_rows(
+    cfg: ExperimentConfig,
+    results: dict[str, Any],
+    optimized: OptimizeResult | None,
+    bench_result: Any,
+    onnx_path: Path,
+) -> list[Row]:
+    """One row per variant: precision, size, accuracy/CER, gate status, and latency at batch 1.
+
+    Args:
+        cfg: the recipe (CTC models report CER, others accuracy).
+        results: each stage's JSON (``PipelineResult.stages``).
+        optimized: the optimize stage's result, if it ran.
+        bench_result: the bench stage's ``BenchResult``, if it ran.
+        onnx_path: the exported FP32 model (benchmark rows are matched to variants by path).
+
+    Returns:
+        The rows, in the order their variants first appear (pytorch, fp32, then the optimize report's order).
+    """
+    metric = "cer" if cfg.model.head == "ctc" else "accuracy"
+    rows: dict[str, Row] = {}
+    _trained_row(rows, results, metric)
+    _exported_row(rows, results, onnx_path)
+    if optimized is not None:
+        _optimized_rows(rows, optimized, metric)
+    if bench_result is not None:
+        _latency(rows, bench_result)
+    return list(rows.values())
+
+
+def _trained_row(rows: dict[str, Row], results: dict[str, Any], metric: str) -> None:
+    train = results.get("train", {}).get("metrics", {})
+    if train:
+        value = train.get(f"test_{metric}")
+        rows["pytorch"] = {
+            "variant": "pytorch",
+            "precision": "fp32",
+            metric: None if value is None else 100.0 * value,  # percent, as the optimize report gives it
+            "status": "trained",
+        }
+
+
+def _exported_row(rows: dict[str, Row], results: dict[str, Any], onnx_path: Path) -> None:
+    if "export" in results:
+        rows["fp32"] = {
+            "variant": "fp32",
+            "precision": "fp32",
+            "size_mb": results["export"]["size_bytes"] / 1e6,
+            "status": "exported",
+            "path": str(onnx_path),
+        }
+    if "validate" in results:
+        worst = results["validate"]["worst"]
+        diffs = [w["max_abs"] for w in worst.values() if w.get("max_abs") is not None]
+        rows.setdefault("fp32", {"variant": "fp32", "precision": "fp32"})["parity_max_abs"] = (
+            max(diffs) if diffs else None
+        )
+
+
+def _optimized_rows(rows: dict[str, Row], optimized: OptimizeResult, metric: str) -> None:
+    for v in optimized.variants:
+        row = rows.setdefault(v.name, {"variant": v.name})
+        row.update(precision=v.precision, status=v.status if not v.reason else f"{v.status}: {v.reason}")
+        row.setdefault("path", v.path)  # fp32 keeps the exported model's path, which the benchmark measured
+        if v.size_bytes:
+            row["size_mb"] = v.size_bytes / 1e6
+        if v.score is not None and v.score.metric is not None:
+            row[metric] = v.score.metric
+        if v.name == optimized.recommended:
+            row["recommended"] = True
+
+
+def _latency(rows: dict[str, Row], bench_result: Any) -> None:
+    """Batch-1 latency per backend; for CTC models the 200 px wide line when several widths ran."""
+    for r in bench_result.rows:
+        if r.skipped or r.batch != 1:
+            continue
+        name = "pytorch" if r.backend == "torch" else _variant_of(r.model_path, rows)
+        if name is None:
+            continue
+        row = rows.setdefault(name, {"variant": name})
+        key = f"{r.backend}"
+        row.setdefault("latency", {})
+        if key not in row["latency"] or (r.input_shape and r.input_shape[-1] == 200):
+            row["latency"][key] = {
+                "p50_ms": r.p50_ms,
+                "p99_ms": r.p99_ms,
+                "images_per_s": r.images_per_s,
+                "shape": r.input_shape,
+            }
+
+
+def _variant_of(model_path: str | None, rows: dict[str, Row]) -> str | None:
+    if not model_path:
+        return None
+    resolved = str(Path(model_path).resolve())
+    for name, row in rows.items():
+        if row.get("path") and str(Path(row["path"]).resolve()) == resolved:
+            return name
+    return None
+
+
+def _fmt(value: Any, spec: str) -> str:
+    return "-" if value is None else format(value, spec)
+
+
+def _cells(row: Row, metric: str) -> list[str]:
+    lat: dict[str, Any] = next(iter(row.get("latency", {}).values()), {})
+    return [
+        row["variant"] + (" *" if row.get("recommended") else ""),
+        row.get("precision", "-"),
+        _fmt(row.get("size_mb"), ".2f"),
+        _fmt(row.get(metric), ".2f"),
+        _fmt(row.get("parity_max_abs"), ".1e"),
+        _fmt(lat.get("p50_ms"), ".3f"),
+        _fmt(lat.get("p99_ms"), ".3f"),
+        _fmt(lat.get("images_per_s"), ".1f"),
+        str(row.get("status", "-"))[:60],
+    ]
+
+
+def format_summary(rows: list[Row]) -> str:
+    """The summary as a text table: variant, precision, size, accuracy/CER, status, p50, p99, images/s."""
+    metric = "cer" if any("cer" in r for r in rows) else "accuracy"
+    header = [
+        "variant",
+        "precision",
+        "size MB",
+        "CER %" if metric == "cer" else "accuracy %",
+        "parity",
+        "p50 ms",
+        "p99 ms",
+        "images/s",
+        "status",
+    ]
+    cells = [_cells(r, metric) for r in rows]
+    widths = [max([len(h)] + [len(c[i]) for c in cells]) for i, h in enumerate(header)]
+    lines = ["  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)).rstrip()]
+    lines += ["  ".join(c[i].ljust(widths[i]) for i in range(len(header))).rstrip() for c in cells]
+    if any(r.get("recommended") for r in rows):
+        lines.append("* recommended variant (fastest within the accuracy gate)")
+    lines.append("latency: batch 1 (CTC models: 200 px wide lines); parity: max |ONNX - PyTorch| over all checks")
+    return "\n".join(lines)
