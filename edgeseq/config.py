@@ -30,6 +30,10 @@ DATASETS = ("digits", "folder", "textlines", "lines")
 OPTIMIZERS = ("adam", "adamw", "sgd")
 SCHEDULERS = ("none", "cosine", "onecycle", "step")
 DEVICES = ("auto", "cpu", "cuda")
+# The fonts of Debian's fonts-dejavu-core, present on every Debian machine with fontconfig.
+DEJAVU_CORE_FONTS = tuple(
+    f"DejaVu{face}{weight}.ttf" for face in ("Sans", "SansMono", "Serif") for weight in ("", "-Bold")
+)
 
 
 def _choice(key: str, value: Any, choices: tuple[str, ...]) -> None:
@@ -141,9 +145,14 @@ class DataConfig:
     max_chars: int = 10
     num_samples: int = 6000  # lines generated in all, before the split
     font_size: int = 24
+    # fonts to render with: "builtin" (Pillow's own scalable font) and file-name patterns (fnmatch) of the
+    # system's TrueType/OpenType fonts; the default is what every Debian machine has (fonts-dejavu-core)
+    fonts: list[str] = field(default_factory=lambda: ["builtin", *DEJAVU_CORE_FONTS])
 
     def __post_init__(self) -> None:
         _choice("data.dataset", self.dataset, DATASETS)
+        if not self.fonts or not all(isinstance(f, str) and f for f in self.fonts):
+            raise ConfigError(f"data.fonts: got {self.fonts!r}; expected a non-empty list of font file patterns")
         for key in ("val_fraction", "test_fraction"):
             value = getattr(self, key)
             if not 0.0 <= value < 1.0:

@@ -14,6 +14,7 @@ becomes 0 after inversion. Every image goes through :func:`edgeseq.runtime.prepr
 
 from __future__ import annotations
 
+import fnmatch
 import functools
 import random
 from collections.abc import Callable, Sequence
@@ -67,10 +68,27 @@ def system_fonts(dirs: Sequence[str] = FONT_DIRS) -> list[str]:
     return sorted(found)
 
 
-@functools.lru_cache(maxsize=1)
-def _font_sources() -> tuple[str | None, ...]:
-    # None stands for Pillow's built-in scalable font (Pillow >= 10.1), always available
-    return (None, *system_fonts())
+@functools.lru_cache(maxsize=16)
+def font_sources(patterns: tuple[str, ...]) -> tuple[str | None, ...]:
+    """The fonts ``data.fonts`` selects: ``None`` for "builtin", then the system fonts whose file names match.
+
+    Raises:
+        ConfigError: a pattern matches no installed font (it would silently shrink the font set).
+    """
+    files = system_fonts()
+    sources: list[str | None] = []
+    for pattern in patterns:
+        if pattern == "builtin":
+            sources.append(None)  # Pillow's built-in scalable font (Pillow >= 10.1), always available
+            continue
+        matched = [f for f in files if fnmatch.fnmatch(Path(f).name, pattern)]
+        if not matched:
+            raise ConfigError(
+                f"data.fonts: {pattern!r} matches no font under {', '.join(FONT_DIRS)}; "
+                "expected an installed font's file name pattern (or 'builtin')"
+            )
+        sources += [f for f in matched if f not in sources]
+    return tuple(sources)
 
 
 @functools.lru_cache(maxsize=512)
@@ -124,7 +142,7 @@ def render_line(text: str, rng: random.Random | np.random.Generator, cfg: DataCo
     if isinstance(height, bool) or not isinstance(height, int) or height < 1:
         raise InputError(f"height: got {height!r}; expected a positive integer")
     gen = _as_generator(rng)
-    sources = _font_sources()
+    sources = font_sources(tuple(cfg.fonts))
     source = sources[int(gen.integers(0, len(sources)))]
     size = max(6, round(cfg.font_size * gen.uniform(1 - FONT_SIZE_JITTER, 1 + FONT_SIZE_JITTER)))
     font = _font(source, size)

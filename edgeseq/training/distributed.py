@@ -13,6 +13,7 @@ from typing import Any
 import torch
 import torch.distributed as dist
 
+from edgeseq.cpu import usable_physical_cores
 from edgeseq.errors import ConfigError
 
 
@@ -68,15 +69,6 @@ def pick_device(kind: str, dist_info: DistInfo) -> torch.device:
     if kind == "cuda":
         return torch.device("cuda", dist_info.local_rank if dist_info.enabled else 0)
     return torch.device("cpu")
-
-
-def usable_physical_cores() -> int:
-    """Physical cores among the CPUs this process may run on."""
-    # moves to edgeseq.cpu.usable_physical_cores
-    # (imported here, not at the top, so that importing training does not import onnxruntime until then)
-    from edgeseq.runtime.session import physical_cores
-
-    return physical_cores()
 
 
 def set_threads(requested: int, dist_info: DistInfo) -> int:

@@ -16,14 +16,16 @@ from edgeseq.data.textlines import (
     background_value,
     collate_textlines,
     equal_width_batches,
+    font_sources,
     make_textline_collate,
     random_text,
     read_line_labels,
     render_line,
+    system_fonts,
     text_splits,
     textline_split_sizes,
 )
-from edgeseq.errors import InputError
+from edgeseq.errors import ConfigError, InputError
 from edgeseq.runtime.preprocess import preprocess_image
 
 
@@ -195,3 +197,15 @@ def test_equal_width_batches() -> None:
     assert equal_width_batches([5, 3, 5, 5, 3], 2) == [[1, 4], [0, 2], [3]]
     with pytest.raises(InputError, match="batch_size"):
         equal_width_batches([1], 0)
+
+
+def test_fonts_select_builtin_and_installed_files_and_refuse_unknown_patterns() -> None:
+    assert font_sources(("builtin",)) == (None,)
+    installed = system_fonts()
+    if installed:
+        name = installed[0].rsplit("/", 1)[-1]
+        assert font_sources(("builtin", name)) == (None, installed[0])
+    with pytest.raises(ConfigError, match="data.fonts: 'NoSuchFont-\\*.ttf' matches no font"):
+        font_sources(("NoSuchFont-*.ttf",))
+    with pytest.raises(ConfigError, match="data.fonts"):
+        DataConfig(fonts=[])
