@@ -18,6 +18,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from edgeseq.fileio import atomic_path, write_bytes_atomic
 
 SHIFTED_ZERO_POINT = -1
@@ -77,7 +79,6 @@ def _move_zero_points(src: str | Path, dst: str | Path, old: int, new: int) -> i
     and every moved value still fits int8; its dequantizers get zero-point tensors of their own, so a
     zero point shared with other weights is never changed under them.
     """
-    import numpy as np
     import onnx
     from onnx import numpy_helper
 
