@@ -58,17 +58,17 @@ def digits_224(cfg: object, count: int, offset: int) -> list[np.ndarray]:
 
 
 def build_variants(fp32: Path, out: Path, calib: list[np.ndarray]) -> dict[str, Path]:
-    """Every candidate, built with edgeseq.passes (onnxruntime's tools)."""
-    from edgeseq.passes.calibration import SampleReader, SampleSet
-    from edgeseq.passes.conv_weights import shift_conv_weight_zero_points
-    from edgeseq.passes.graphopt import optimize_graph
-    from edgeseq.passes.int8_dynamic import quantize_dynamic_ops
-    from edgeseq.passes.int8_static import (
+    """Every candidate, built with edgeseq.optimization's passes (onnxruntime's tools)."""
+    from edgeseq.optimization.conv_weights import shift_conv_weight_zero_points
+    from edgeseq.optimization.quantization import (
         StaticQuantSettings,
         preprocess_for_quantization,
+        quantize_dynamic_ops,
         quantize_static_qdq,
         static_op_types,
     )
+    from edgeseq.optimization.samples import SampleReader, SampleSet
+    from edgeseq.optimization.variants.ort_opt import optimize_graph
 
     samples = SampleSet(calib)
     pre = preprocess_for_quantization(fp32, out / "pre.onnx")
@@ -103,23 +103,24 @@ def interleaved_latency(
     paths: dict[str, Path], sample: np.ndarray, threads: int, rounds: int, per_round: int, spinning: bool = False
 ) -> dict[str, list[int]]:
     """Per-variant lists of batch-1 run times (ns), measured in interleaved, shuffled rounds."""
-    from edgeseq.accuracy import interleaved_latency_ns, make_session
     from edgeseq.bench.interleave import SPIN_SETTLE_S
+    from edgeseq.bench.sidebyside import interleaved_latency_ns
+    from edgeseq.optimization.gate import make_session
 
-    sessions = {name: make_session(p, "ORT_ENABLE_ALL", threads, spinning=spinning) for name, p in paths.items()}
+    sessions = {name: make_session(p, "all", threads, spinning=spinning) for name, p in paths.items()}
     pause = SPIN_SETTLE_S if spinning else 0.0  # spinning threads of one session would take the next one's cores
     return interleaved_latency_ns(sessions, sample, runs=rounds * per_round, rounds=rounds, pause_s=pause)
 
 
 def agreement(paths: dict[str, Path], evals: list[np.ndarray]) -> dict[str, tuple[float, float]]:
     """(agreement % of argmax with FP32, max |logit diff|) per variant."""
-    from edgeseq.accuracy import make_session
+    from edgeseq.optimization.gate import make_session
 
     x = np.stack(evals)
-    ref = make_session(paths["fp32"], "ORT_ENABLE_ALL", 2).run(None, {"images": x})[0]
+    ref = make_session(paths["fp32"], "all", 2).run(None, {"images": x})[0]
     out = {}
     for name, p in paths.items():
-        y = make_session(p, "ORT_ENABLE_ALL", 2).run(None, {"images": x})[0]
+        y = make_session(p, "all", 2).run(None, {"images": x})[0]
         out[name] = (100.0 * float(np.mean(y.argmax(1) == ref.argmax(1))), float(np.abs(y - ref).max()))
     return out
 
@@ -140,7 +141,7 @@ def main() -> int:
 
     import onnxruntime as ort
 
-    from edgeseq.passes.cpuinfo import detect_cpu_features
+    from edgeseq.cpu import read_cpu_facts
 
     with tempfile.TemporaryDirectory(prefix="int8-resnet18-") as tmp:
         out = Path(tmp)
@@ -171,7 +172,7 @@ def main() -> int:
                 "max_abs_diff": agree[name][1],
             }
         )
-    cpu = detect_cpu_features()
+    cpu = read_cpu_facts()
     result = {
         "model": "resnet18-rows-lstm (random weights), 224x224 RGB, batch 1",
         "threads": args.threads,

@@ -29,7 +29,7 @@ _LAZY = {
     "load_profile": "edgeseq.profiles",
     "validate_onnx": "edgeseq.parity",
     "check_parity": "edgeseq.parity",
-    "optimize": "edgeseq.optimization",
+    "optimize": "edgeseq.optimization.run",
     "run_pipeline": "edgeseq.pipeline",
     "PipelineOptions": "edgeseq.pipeline",
 }

@@ -15,7 +15,7 @@ Schema (every table optional except ``[profile]``; unknown tables or keys are a 
     simplify = false                  # onnxslim, then a parity re-check
     verify = true                     # parity check of every candidate graph
 
-    [optimize]                        # passed through untouched as a dict; edgeseq.optimization validates it
+    [optimize]                        # kept as a dict; load_profile_optimize validates it (OptimizeConfig)
 
 Only the standard library and torch-free edgeseq modules are imported here (the CLI reads profiles before
 importing torch).
@@ -31,6 +31,7 @@ from typing import Any
 from edgeseq.config import read_toml
 from edgeseq.errors import ConfigError
 from edgeseq.export.options import ExportOptions  # torch-free: the CLI reads profiles before importing torch
+from edgeseq.optimization.config import OptimizeConfig  # torch-free too (onnx only inside functions)
 
 TABLES = ("profile", "export", "optimize")
 PROFILE_KEYS = ("name", "description")
@@ -118,3 +119,12 @@ def load_profile(path: str | Path) -> Profile:
                 "(cpu-fp32, cpu-int8, cuda-fp16, mobile)"
             )
     return profile_from_dict(read_toml(path), str(path))
+
+
+def load_profile_optimize(path: str | Path) -> OptimizeConfig:
+    """Load an export profile (:func:`load_profile`) and validate its ``[optimize]`` table.
+
+    Raises:
+        ConfigError: a missing or malformed file, or a bad ``optimize.<key>``.
+    """
+    return OptimizeConfig.from_dict(load_profile(path).optimize)

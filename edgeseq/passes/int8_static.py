@@ -1,104 +1,32 @@
-"""Static INT8 quantization in QDQ format with onnxruntime.quantization (``quant_pre_process`` + ``quantize_static``).
-
-Static QDQ quantizes the convolutional part well; it leaves LSTM in float and does not quantize
-GRU at all (docs/traps.md #12) — the mixed variant adds dynamic quantization for those.
-"""
+"""Deprecated: moved to :mod:`edgeseq.optimization.quantization`; this module re-exports it for one release."""
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
-from pathlib import Path
-from typing import Any
+import warnings
 
-from edgeseq.errors import ConfigError
-from edgeseq.fileio import atomic_path
+from edgeseq.optimization.quantization import (
+    CALIBRATION_METHODS,
+    QUANT_TYPES,
+    StaticQuantSettings,
+    preprocess_for_quantization,
+    quantize_static_qdq,
+    quiet_quantizer,
+    static_op_types,
+)
 
-CALIBRATION_METHODS = {"minmax": "MinMax", "entropy": "Entropy", "percentile": "Percentile"}
-QUANT_TYPES = {"quint8": "QUInt8", "qint8": "QInt8"}
+_quiet_quantizer = quiet_quantizer  # the old private name, imported by old copies of int8_dynamic
 
+__all__ = [
+    "CALIBRATION_METHODS",
+    "QUANT_TYPES",
+    "StaticQuantSettings",
+    "preprocess_for_quantization",
+    "quantize_static_qdq",
+    "static_op_types",
+]
 
-@dataclass
-class StaticQuantSettings:
-    """Options passed through to ``quantize_static``."""
-
-    per_channel: bool = True
-    activation_type: str = "QUInt8"  # QuantType member name
-    weight_type: str = "QInt8"
-    reduce_range: bool = False
-    calibration_method: str = "minmax"  # minmax | entropy | percentile
-    op_types: list[str] | None = None  # None: every op type onnxruntime can quantize statically
-    nodes_to_exclude: list[str] = field(default_factory=list)
-
-    def to_json(self) -> dict[str, Any]:
-        """A JSON-able dict."""
-        return asdict(self)
-
-
-def static_op_types(exclude: Sequence[str] = ()) -> list[str]:
-    """The op types onnxruntime quantizes in QDQ mode, minus ``exclude``."""
-    from onnxruntime.quantization.registry import QDQRegistry
-
-    return sorted(op for op in QDQRegistry if op not in set(exclude))
-
-
-def preprocess_for_quantization(src: str | Path, dst: str | Path) -> Path:
-    """Run ``quant_pre_process`` (shape inference + basic graph optimization) from ``src`` into ``dst``."""
-    from onnxruntime.quantization.shape_inference import quant_pre_process
-
-    with atomic_path(dst) as tmp:
-        out = tmp.with_name(tmp.name + ".onnx")
-        try:
-            quant_pre_process(str(src), str(out))
-            out.replace(tmp)
-        finally:
-            out.unlink(missing_ok=True)
-    return Path(dst)
-
-
-def quantize_static_qdq(src: str | Path, dst: str | Path, reader: Any, settings: StaticQuantSettings) -> Path:
-    """Quantize ``src`` (already pre-processed) statically in QDQ format into ``dst``.
-
-    Args:
-        src: the pre-processed float model.
-        dst: the output path.
-        reader: an ``onnxruntime.quantization.CalibrationDataReader`` over calibration inputs.
-        settings: the quantization options.
-
-    Raises:
-        ConfigError: an unknown calibration method or quantization type.
-    """
-    from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
-
-    if settings.calibration_method not in CALIBRATION_METHODS:
-        raise ConfigError(
-            f"calibration_method: got {settings.calibration_method!r}; expected one of: {', '.join(CALIBRATION_METHODS)}"
-        )
-    method = getattr(CalibrationMethod, CALIBRATION_METHODS[settings.calibration_method])
-    with atomic_path(dst) as tmp, _quiet_quantizer():
-        quantize_static(
-            str(src),
-            str(tmp),
-            reader,
-            quant_format=QuantFormat.QDQ,
-            op_types_to_quantize=settings.op_types,
-            per_channel=settings.per_channel,
-            reduce_range=settings.reduce_range,
-            activation_type=getattr(QuantType, settings.activation_type),
-            weight_type=getattr(QuantType, settings.weight_type),
-            nodes_to_exclude=list(settings.nodes_to_exclude) or None,
-            calibrate_method=method,
-        )
-    return Path(dst)
-
-
-class _quiet_quantizer:
-    """Silence onnxruntime.quantization's root-logger warnings (pre-processing advice we already follow)."""
-
-    def __enter__(self) -> None:
-        self._level = logging.getLogger().level
-        logging.getLogger().setLevel(logging.ERROR)
-
-    def __exit__(self, *exc: object) -> None:
-        logging.getLogger().setLevel(self._level)
+warnings.warn(
+    "edgeseq.passes.int8_static is deprecated; import from edgeseq.optimization.quantization",
+    DeprecationWarning,
+    stacklevel=2,
+)

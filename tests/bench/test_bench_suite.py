@@ -116,16 +116,16 @@ def test_openvino_int8_rows_also_get_the_symmetric_encoding(tmp_path, monkeypatc
     import onnxruntime as ort
     from onnx import numpy_helper
 
-    from edgeseq import optimization
     from edgeseq.bench.suite import SYMMETRIC_SUFFIX, SuiteModel, prepare_model
-    from edgeseq.passes.conv_weights import conv_weight_dequantizers
+    from edgeseq.optimization import int8
+    from edgeseq.optimization.conv_weights import conv_weight_dequantizers
 
     def zero_points(path):
         proto = onnx.load(str(path))
         inits = {i.name: numpy_helper.to_array(i) for i in proto.graph.initializer}
         return [inits[n.input[2]] for n in conv_weight_dequantizers(proto)]
 
-    monkeypatch.setattr(optimization, "choose_conv_kernel", lambda *_: kernel)  # as on an AMX / a VNNI CPU
+    monkeypatch.setattr(int8, "choose_conv_kernel", lambda *_: kernel)  # as on an AMX / a VNNI CPU
     (tmp_path / "tiny.toml").write_text(TINY_RECIPE)
     model = SuiteModel(
         name="tiny",

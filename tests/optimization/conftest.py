@@ -89,8 +89,8 @@ def _samples_labelled_by(model: Path, count: int, seed: int = 0):
     """Random inputs labelled with the FP32 model's own predictions (so FP32 scores 100%)."""
     import onnxruntime as ort
 
-    from edgeseq.accuracy import decode
-    from edgeseq.passes.calibration import from_arrays
+    from edgeseq.optimization.gate import decode
+    from edgeseq.optimization.samples import from_arrays
     from edgeseq.runtime.metadata import ModelMetadata
 
     x = np.random.default_rng(seed).standard_normal((count, 1, H, W)).astype(np.float32)

@@ -10,7 +10,7 @@ from PIL import Image
 
 from edgeseq.errors import InputError
 from edgeseq.optimization import OptimizeConfig, load_samples
-from edgeseq.passes.calibration import SampleReader, from_arrays, load_folder, split
+from edgeseq.optimization.samples import SampleReader, from_arrays, load_folder, samples_from_splits, split
 from edgeseq.runtime.metadata import ModelMetadata
 
 SPEC = {
@@ -96,8 +96,6 @@ def test_load_samples_preprocesses_no_more_than_it_uses(tiny_lstm: Path, tmp_pat
 
 def test_samples_from_splits_converts_targets() -> None:
     import types
-
-    from edgeseq.passes.calibration import samples_from_splits
 
     x = np.zeros((1, 16, 20), np.float32)
     splits = types.SimpleNamespace(train=[(x, "1")] * 6, test=[(x, "12"), (x, np.array([2, 0, 3]))])

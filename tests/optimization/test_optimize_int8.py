@@ -1,10 +1,11 @@
-"""VNNI detection from /proc/cpuinfo texts and the INT8 settings chosen from it."""
+"""The INT8 policy: VNNI/AMX detection from /proc/cpuinfo texts and the INT8 settings chosen from it."""
 
 from __future__ import annotations
 
 import pytest
 
-from edgeseq.passes.cpuinfo import choose_int8_settings, detect_cpu_features, parse_cpuinfo
+from edgeseq.cpu import parse_cpuinfo, read_cpu_facts
+from edgeseq.optimization.int8 import choose_conv_kernel, choose_int8_settings
 
 SAPPHIRE_RAPIDS = """processor\t: 0
 vendor_id\t: GenuineIntel
@@ -51,7 +52,7 @@ def test_flags_parsed_individually() -> None:
 
 
 def test_detect_on_a_missing_file_is_all_false(tmp_path) -> None:
-    f = detect_cpu_features(tmp_path / "nope")
+    f = read_cpu_facts(tmp_path / "nope")
     assert not (f.vnni or f.avx2)
 
 
@@ -67,8 +68,6 @@ def test_detect_on_a_missing_file_is_all_false(tmp_path) -> None:
     ],
 )
 def test_conv_kernel_choice(text: str, arch: str, kernel: str) -> None:
-    from edgeseq.passes.cpuinfo import choose_conv_kernel
-
     features = parse_cpuinfo(text, arch=arch)
     assert choose_conv_kernel(features, "QUInt8", "QInt8") == kernel
     if arch == "x86_64":
@@ -78,6 +77,4 @@ def test_conv_kernel_choice(text: str, arch: str, kernel: str) -> None:
 @pytest.mark.parametrize(("activation", "weight"), [("QInt8", "QInt8"), ("QUInt8", "QUInt8")])
 def test_conv_kernel_gemm_only_for_u8_activations_and_s8_weights(activation: str, weight: str) -> None:
     # s8 activations on the general path hit onnxruntime's slow S8S8 GEMM (measured 0.07 TOPS vs 3 TOPS for U8S8)
-    from edgeseq.passes.cpuinfo import choose_conv_kernel
-
     assert choose_conv_kernel(parse_cpuinfo(SAPPHIRE_RAPIDS, arch="x86_64"), activation, weight) == "symmetric"

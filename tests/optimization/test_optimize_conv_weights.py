@@ -12,7 +12,11 @@ from onnx import TensorProto as TP
 from onnx import helper, numpy_helper
 
 from edgeseq.optimization import OptimizeConfig, OptimizeResult, optimize
-from edgeseq.passes.conv_weights import conv_weight_dequantizers, shift_conv_weight_zero_points
+from edgeseq.optimization.conv_weights import (
+    conv_weight_dequantizers,
+    shift_conv_weight_zero_points,
+    unshift_conv_weight_zero_points,
+)
 
 
 def _conv_weight_zero_points(path: str | Path) -> list[np.ndarray]:
@@ -177,8 +181,6 @@ def test_a_zero_point_shared_by_two_weights_is_never_changed_under_the_other(tmp
 
 
 def test_unshift_restores_the_symmetric_file(by_kernel: dict[str, OptimizeResult], tmp_path: Path) -> None:
-    from edgeseq.passes.conv_weights import unshift_conv_weight_zero_points
-
     back = tmp_path / "back.onnx"
     assert unshift_conv_weight_zero_points(by_kernel["gemm"].variant("int8-static").path, back) == 2
     assert all(np.all(zp == 0) for zp in _conv_weight_zero_points(back))

@@ -7,8 +7,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edgeseq.accuracy import Score, accuracy_drop, gate
+from edgeseq.bench.sidebyside import interleaved_latency_ns
 from edgeseq.optimization import OptimizeConfig, optimize
+from edgeseq.optimization.gate import Score, accuracy_drop, gate, make_session
+from edgeseq.runtime.options import GraphLevel
 
 
 @pytest.mark.parametrize(
@@ -89,11 +91,9 @@ def test_no_samples_means_random_inputs_and_no_static_int8(tiny_lstm: Path, tmp_
 
 
 def test_interleaved_latency_times_every_session_alike(tiny_lstm: Path, tmp_path: Path) -> None:
-    from edgeseq.accuracy import interleaved_latency_ns, make_session
-
+    # make_session takes a GraphLevel, its short name or (as older callers pass) an ORT member name
     sessions = {
-        name: make_session(tiny_lstm, level)
-        for name, level in (("all", "ORT_ENABLE_ALL"), ("basic", "ORT_ENABLE_BASIC"))
+        name: make_session(tiny_lstm, level) for name, level in (("all", GraphLevel.ALL), ("basic", "ORT_ENABLE_BASIC"))
     }
     times = interleaved_latency_ns(sessions, np.zeros((1, 16, 16), np.float32), runs=9, rounds=3)
     assert {name: len(t) for name, t in times.items()} == {"all": 9, "basic": 9}

@@ -9,8 +9,8 @@ from pathlib import Path
 import onnx
 import pytest
 
+from edgeseq.graphs import float_compute_ops, op_histogram, qdq_wrapped
 from edgeseq.optimization import OptimizeConfig, OptimizeResult, optimize
-from edgeseq.passes.graphinfo import float_compute_ops, qdq_wrapped
 from edgeseq.runtime.metadata import ModelMetadata
 
 ALL = ["fp32", "ort-opt", "int8-static", "int8-dynamic", "int8-mixed", "fp16", "ort"]
@@ -96,6 +96,11 @@ def test_variants_keep_edgeseq_metadata_and_manifests(lstm_result: OptimizeResul
         assert json.loads(props["edgeseq.variant"])["name"] == name
         manifest = json.loads(Path(path).with_suffix(".json").read_text())
         assert manifest["optimize"]["variant"] == name and manifest["sha256"] == manifest["optimize"]["sha256"]
+        # one meaning of op_histogram (edgeseq.graphs): the optimize section's equals the manifest's own
+        row = lstm_result.variant(name)
+        assert row.op_histogram == op_histogram(onnx.load(path)) == manifest["optimize"]["op_histogram"]
+        assert manifest["optimize"]["op_histogram"] == manifest["op_histogram"]
+        assert manifest["optimize"]["session_graph_level"] == row.session_graph_level == "all"
     report = json.loads((Path(lstm_result.out_dir) / "optimize_report.json").read_text())
     assert report["recommended"] == lstm_result.recommended and len(report["variants"]) == len(ALL)
 
