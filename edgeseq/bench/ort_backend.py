@@ -78,7 +78,7 @@ def open_ort(spec: MeasureSpec) -> OpenedModel:
         settings={
             "intra_op_num_threads": spec.threads,
             "allow_spinning": spec.spinning,
-            "graph_optimization_level": GRAPH_LEVEL.ort_name,
+            "graph_optimization_level": GRAPH_LEVEL.value,  # reports store the short name (GraphLevel)
             "onnxruntime": ort.__version__,
             **({"cudnn_conv_algo_search": CUDNN_SEARCH} if spec.backend == "ort-cuda" else {}),
         },
