@@ -29,7 +29,7 @@ fi
 import sys
 from pathlib import Path
 
-from edgeseq.bench.suite import SuiteModel, prepare_model
+from edgeseq.pipeline.suite import SuiteModel, prepare_model
 
 work = Path(sys.argv[1])
 for name, recipe in (("resnet18-rows-lstm", "models/resnet18-rows-lstm.toml"), ("crnn-textline", "models/crnn-textline.toml")):

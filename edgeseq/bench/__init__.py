@@ -1,20 +1,24 @@
 """Latency benchmarks: timing statistics, backends, environment card, per-stage profile, reports, plots.
 
 ``bench(models, checkpoint=..., options=BenchOptions(...)) -> BenchResult`` is the front door;
-``compare_results`` is the CI gate. Everything except :mod:`edgeseq.bench.timing` loads lazily
-(PEP 562), so ``from edgeseq.bench.timing import time_callable`` stays numpy-only.
+``compare_results`` is the CI gate. Every name loads lazily (PEP 562): ``from edgeseq.bench.timing
+import time_callable`` stays numpy-only and ``edgeseq.bench.options`` standard-library only.
+The benchmark suite (``run_suite``, ``load_suite``) moved to :mod:`edgeseq.pipeline.suite`: it builds
+the models it measures, which is orchestration; the old names still work, with a DeprecationWarning.
 """
 
 from __future__ import annotations
 
 import importlib
+import warnings
 from typing import Any
 
-from edgeseq.bench.timing import TimingStats, time_callable
-
 _LAZY = {
+    "TimingStats": "edgeseq.bench.timing",
+    "time_callable": "edgeseq.bench.timing",
+    "TimingOptions": "edgeseq.bench.options",
     "bench": "edgeseq.bench.runner",
-    "BenchOptions": "edgeseq.bench.runner",
+    "BenchOptions": "edgeseq.bench.options",
     "BenchResult": "edgeseq.bench.result",
     "BenchRow": "edgeseq.bench.result",
     "ModelRef": "edgeseq.bench.modelinfo",
@@ -24,16 +28,24 @@ _LAZY = {
     "EnvCard": "edgeseq.bench.envcard",
     "write_reports": "edgeseq.bench.report",
     "write_plots": "edgeseq.bench.plots",
-    "run_suite": "edgeseq.bench.suite",
-    "load_suite": "edgeseq.bench.suite",
+}
+# moved to the orchestration layer; kept importable from here for one release
+_MOVED = {
+    "run_suite": "edgeseq.pipeline.suite",
+    "load_suite": "edgeseq.pipeline.suite",
 }
 
-__all__ = ["TimingStats", "time_callable", *_LAZY]
+__all__ = [*_LAZY, *_MOVED]
 
 
 def __getattr__(name: str) -> Any:
     if name in _LAZY:
         return getattr(importlib.import_module(_LAZY[name]), name)
+    if name in _MOVED:
+        warnings.warn(
+            f"edgeseq.bench.{name} is deprecated; import it from {_MOVED[name]}", DeprecationWarning, stacklevel=2
+        )
+        return getattr(importlib.import_module(_MOVED[name]), name)
     raise AttributeError(f"module 'edgeseq.bench' has no attribute {name!r}")
 
 

@@ -12,6 +12,7 @@ import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from edgeseq.bench.report import baselines, group_key
 from edgeseq.bench.result import BenchResult, BenchRow
 from edgeseq.errors import ConfigError
 
@@ -113,12 +114,12 @@ def _row_diff(
         changes.append(f"accuracy {base.accuracy} -> {new.accuracy}")
     if _figure_changed(base.parity_max_abs_diff, new.parity_max_abs_diff):
         changes.append(f"parity max|diff| {base.parity_max_abs_diff} -> {new.parity_max_abs_diff}")
-    ratio = new.p50_ms / base.p50_ms if base.p50_ms else None
+    ratio = new.p50_ms / base.p50_ms if base.p50_ms and new.p50_ms is not None else None
     note = ""
     if normalize:
         if base_ref is base or new_ref is new:
             return RowDiff(key, base.p50_ms, new.p50_ms, ratio, "reference", "the rows the others are divided by")
-        if base_ref and new_ref and base_ref.p50_ms and new_ref.p50_ms and base.p50_ms:
+        if base_ref and new_ref and base_ref.p50_ms and new_ref.p50_ms and base.p50_ms and new.p50_ms is not None:
             ratio = (new.p50_ms / new_ref.p50_ms) / (base.p50_ms / base_ref.p50_ms)
             note = f" relative to {new_ref.backend}"
         else:
@@ -157,7 +158,6 @@ def compare_results(
     """
     if not 0.0 <= tolerance:
         raise ConfigError(f"--tolerance: got {tolerance}; expected a non-negative fraction such as 0.10")
-    from edgeseq.bench.report import baselines, group_key
 
     new_rows = {tuple(map(_hashable, r.key)): r for r in new.rows}
     result = CompareResult(tolerance=tolerance, allow_missing=allow_missing, normalize=normalize)

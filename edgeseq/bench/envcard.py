@@ -12,21 +12,15 @@ import platform
 import shutil
 import subprocess
 import sys
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from importlib import metadata as importlib_metadata
 from pathlib import Path
 from typing import Any
 
-from edgeseq.cpu import ISA_DISPLAY_NAMES, CpuFacts, parse_cpuinfo, read_cpu_facts, usable_physical_cores
-
-# Deprecated aliases: the CPU facts moved to edgeseq.cpu (one /proc/cpuinfo parser); the names stay importable.
-ISA_FLAGS = ISA_DISPLAY_NAMES
-CpuInfo = CpuFacts
-read_cpuinfo = read_cpu_facts
-# Physical cores this process may run on (affinity and cgroup quota): the default and ceiling for threads.
-# More threads than physical cores made onnxruntime about 3x slower at the median on a 2-core machine
-# (docs/traps.md #15); the runtime's own count, so bench and Predictor agree.
-usable_cores = usable_physical_cores
+from edgeseq import __version__
+from edgeseq.cpu import CpuFacts, parse_cpuinfo, read_cpu_facts, usable_physical_cores
+from edgeseq.fileio import sha256_file
 
 PACKAGES = ("edgeseq", "numpy", "torch", "onnx", "onnxruntime", "onnxruntime-gpu", "openvino")
 NVIDIA_SMI_TIMEOUT_S = 10
@@ -72,8 +66,6 @@ def package_versions(names: tuple[str, ...] = PACKAGES) -> dict[str, str | None]
         except importlib_metadata.PackageNotFoundError:
             versions[name] = None
     if versions.get("edgeseq") is None:  # run from a source tree, not installed
-        from edgeseq import __version__
-
         versions["edgeseq"] = __version__
     return versions
 
@@ -141,7 +133,7 @@ class EnvCard:
 
 
 def env_card(
-    model_paths: list[str | Path] | None = None,
+    model_paths: Sequence[str | Path] | None = None,
     *,
     cpuinfo_text: str | None = None,
     meminfo_path: str | Path = "/proc/meminfo",
@@ -153,8 +145,6 @@ def env_card(
         cpuinfo_text: parse this instead of /proc/cpuinfo (tests).
         meminfo_path: where to read total memory from.
     """
-    from edgeseq.fileio import sha256_file
-
     cpu = parse_cpuinfo(cpuinfo_text) if cpuinfo_text is not None else read_cpu_facts()
     peak = peak_gflops_estimate(cpu, 1)
     return EnvCard(
@@ -162,6 +152,8 @@ def env_card(
         isa_flags=cpu.isa_names,
         logical_cpus=cpu.logical_cpus,
         physical_cores=cpu.physical_cores,
+        # the physical cores this process may run on (affinity, cgroup quota): the default and ceiling for
+        # threads, as for the runtime's Predictor (more threads than cores: docs/traps.md #15)
         usable_cores=usable_physical_cores(),
         cpu_mhz=cpu.mhz,
         peak_fp32_gflops_per_core=round(peak, 1) if peak else None,

@@ -9,13 +9,30 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from edgeseq.bench.backends import INT8_OPS
-from edgeseq.errors import InputError, ModelFileError
+from edgeseq.bench.options import BenchOptions
+from edgeseq.errors import InputError, ModelFileError, first_line
+from edgeseq.manifest import read_manifest
+from edgeseq.runtime.metadata import ModelMetadata
+from edgeseq.runtime.modelfile.policy import check_model_file
+from edgeseq.runtime.options import SessionConfig
+from edgeseq.runtime.session import SessionLoadError, open_session
 
-if TYPE_CHECKING:  # pragma: no cover
-    from edgeseq.bench.runner import BenchOptions
+# Ops whose presence means the graph computes in int8 (static QDQ, QOperator or dynamic quantization).
+INT8_OPS = frozenset(
+    {
+        "QuantizeLinear",
+        "DequantizeLinear",
+        "QLinearConv",
+        "QLinearMatMul",
+        "ConvInteger",
+        "MatMulInteger",
+        "DynamicQuantizeLinear",
+        "DynamicQuantizeLSTM",
+        "DynamicQuantizeMatMul",
+    }
+)
 
 
 @dataclass
@@ -36,7 +53,7 @@ class ModelInfo:
     size_mb: float
     sha256: str
     input_name: str
-    declared_shape: list[int | str | None]
+    declared_shape: list[int | None]
     layout: str
     dtype: str
     channels: int
@@ -62,6 +79,14 @@ def find_number(data: Any, keys: tuple[str, ...]) -> float | None:
     return None
 
 
+def _dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _number(value: Any) -> float | None:
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
 def manifest_figures(manifest: dict[str, Any]) -> tuple[str, float | None, float | None]:
     """(variant, accuracy, parity max |diff|) recorded in a model's manifest.
 
@@ -69,25 +94,21 @@ def manifest_figures(manifest: dict[str, Any]) -> tuple[str, float | None, float
     difference from FP32); an exported model has ``parity`` (worst max |diff| vs PyTorch) and
     its source checkpoint's metrics.
     """
-    opt = manifest.get("optimize") if isinstance(manifest.get("optimize"), dict) else {}
+    opt = _dict(manifest.get("optimize"))
     variant = str(manifest.get("variant") or opt.get("variant") or "")
-    score = ((opt.get("gate") or {}).get("score") or {}) if opt else {}
-    accuracy = score.get("metric") if isinstance(score.get("metric"), (int, float)) else None
+    score = _dict(_dict(opt.get("gate")).get("score"))
+    accuracy = _number(score.get("metric"))
     if accuracy is None:
         accuracy = find_number(manifest.get("accuracy"), ("value", "accuracy", "metric"))
     if accuracy is None:
-        source = manifest.get("source_checkpoint") if isinstance(manifest.get("source_checkpoint"), dict) else {}
+        source = _dict(manifest.get("source_checkpoint"))
         accuracy = find_number(source.get("metrics"), ("test_accuracy", "val_accuracy", "accuracy"))
-    parity = score.get("max_abs_diff") if isinstance(score.get("max_abs_diff"), (int, float)) else None
+    parity = _number(score.get("max_abs_diff"))
     if parity is None and isinstance(manifest.get("parity"), dict):
-        worst = manifest["parity"].get("worst") or {}
-        values = [
-            w.get("max_abs")
-            for w in worst.values()
-            if isinstance(w, dict) and isinstance(w.get("max_abs"), (int, float))
-        ]
+        worst = _dict(manifest["parity"].get("worst"))
+        values = [v for v in (_number(_dict(w).get("max_abs")) for w in worst.values()) if v is not None]
         parity = max(values) if values else None
-    return variant, (float(accuracy) if accuracy is not None else None), (float(parity) if parity is not None else None)
+    return variant, accuracy, parity
 
 
 def graph_precision(model_path: str | Path) -> str:
@@ -104,75 +125,91 @@ def graph_precision(model_path: str | Path) -> str:
     return "fp16" if halves > len(model.graph.initializer) / 2 else "fp32"
 
 
+@dataclass(frozen=True)
+class _Input:
+    """The graph input the benchmark feeds, as the file declares it and as its metadata describes it."""
+
+    name: str
+    declared: list[int | None]
+    layout: str
+    dtype: str
+    channels: int
+    height: int
+    width: int
+
+
 def inspect_model(ref: ModelRef) -> ModelInfo:
     """Read a model's input, metadata, manifest, size and hash.
 
     Raises:
         ModelFileError: not a readable ONNX file.
     """
-    import onnxruntime as ort
-
-    from edgeseq.manifest import read_manifest
-    from edgeseq.runtime.metadata import ModelMetadata
-    from edgeseq.runtime.session import check_model_file
-
     # Before any backend reads the file: ORT would follow external data out of the model's folder,
     # even a hard link (docs/traps.md #20); the report also carries the sha256 the rows record.
     report = check_model_file(ref.path)
     path = Path(ref.path)
-    try:
-        session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    except Exception as exc:  # noqa: BLE001 - onnxruntime raises several unrelated types
-        raise ModelFileError(f"cannot load {str(path)!r} with onnxruntime: {str(exc).splitlines()[0][:200]}") from None
-    inp = session.get_inputs()[0]
-    declared = [d if isinstance(d, int) else None for d in inp.shape]
-    props = session.get_modelmeta().custom_metadata_map
-    try:
-        meta = ModelMetadata.from_props(props)
-    except ModelFileError:
-        meta = None
-    if meta is not None:
-        pre = meta.preprocess
-        layout, dtype = meta.input.layout, meta.input.dtype
-        channels = 1 if pre.get("color", "L") == "L" else 3
-        height, width = int(pre.get("height", 0)), int(pre.get("width", 0))
-    else:  # a plain ONNX model: read what is declared, assume NCHW float
-        layout, dtype = "NCHW", "uint8" if "uint8" in inp.type else "float32"
-        if len(declared) != 4:
-            raise ModelFileError(
-                f"{path.name}: input {inp.name!r} has shape {inp.shape}; without edgeseq metadata expected a 4-D NCHW input"
-            )
-        channels, height, width = (d or 0 for d in declared[1:])
-    if "float16" in inp.type:
-        dtype = "float16"
+    model_input = _read_input(path)
     try:
         manifest = read_manifest(path)
     except ModelFileError:  # the manifest only names the rows and adds figures: benchmark without it
         manifest = {}
     manifest_variant, accuracy, parity = manifest_figures(manifest)
-    # an optimized variant is named after the model it was made from, so its rows group with that model's
-    made_from = (
-        ((manifest.get("optimize") or {}).get("made_from") or {}).get("model")
-        if isinstance(manifest.get("optimize"), dict)
-        else None
-    )
-    name = ref.name or str(manifest.get("name") or (Path(made_from).stem if made_from else path.stem))
-    variant = ref.variant or manifest_variant
     return ModelInfo(
-        ref=ModelRef(str(path), name, variant, ref.backends),
+        ref=ModelRef(
+            str(path), ref.name or _display_name(manifest, path), ref.variant or manifest_variant, ref.backends
+        ),
         size_mb=path.stat().st_size / 2**20,
         sha256=report.sha256,
-        input_name=inp.name,
-        declared_shape=declared,
-        layout=layout,
-        dtype=dtype,
-        channels=channels,
-        height=height,
-        width=width,
+        input_name=model_input.name,
+        declared_shape=model_input.declared,
+        layout=model_input.layout,
+        dtype=model_input.dtype,
+        channels=model_input.channels,
+        height=model_input.height,
+        width=model_input.width,
         precision=graph_precision(path),
         accuracy=accuracy,
         parity=parity,
     )
+
+
+def _read_input(path: Path) -> _Input:
+    """The first graph input, read through onnxruntime, with the edgeseq metadata's layout and size.
+
+    Raises:
+        ModelFileError: onnxruntime cannot load the file, or a plain model's input is not 4-D.
+    """
+    try:
+        session = open_session(path, SessionConfig(providers="cpu", threads=1))
+    except SessionLoadError as exc:
+        raise ModelFileError(f"cannot load {str(path)!r} with onnxruntime: {first_line(exc.ort_error, 200)}") from None
+    inp = session.get_inputs()[0]
+    declared = [d if isinstance(d, int) else None for d in inp.shape]
+    try:
+        meta: ModelMetadata | None = ModelMetadata.from_props(session.get_modelmeta().custom_metadata_map)
+    except ModelFileError:
+        meta = None
+    dtype = "float16" if "float16" in inp.type else None
+    if meta is not None:
+        pre = meta.preprocess
+        channels = 1 if pre.get("color", "L") == "L" else 3
+        height, width = int(pre.get("height", 0)), int(pre.get("width", 0))
+        return _Input(inp.name, declared, meta.input.layout, dtype or meta.input.dtype, channels, height, width)
+    # a plain ONNX model: read what is declared, assume NCHW float
+    if len(declared) != 4:
+        raise ModelFileError(
+            f"{path.name}: input {inp.name!r} has shape {inp.shape}; without edgeseq metadata expected a 4-D NCHW input"
+        )
+    channels, height, width = (d or 0 for d in declared[1:])
+    plain_dtype = "uint8" if "uint8" in inp.type else "float32"
+    return _Input(inp.name, declared, "NCHW", dtype or plain_dtype, channels, height, width)
+
+
+def _display_name(manifest: dict[str, Any], path: Path) -> str:
+    """The manifest's name; an optimized variant is named after the model it was made from, so its rows
+    group with that model's; else the file's stem."""
+    made_from = _dict(_dict(manifest.get("optimize")).get("made_from")).get("model")
+    return str(manifest.get("name") or (Path(made_from).stem if made_from else path.stem))
 
 
 def input_shapes(info: ModelInfo, batch: int, options: BenchOptions) -> list[tuple[list[int], list[str]]]:
@@ -184,8 +221,9 @@ def input_shapes(info: ModelInfo, batch: int, options: BenchOptions) -> list[tup
     base_h = info.height or (info.declared_shape[h_axis] or 0)
     base_w = info.width or (info.declared_shape[w_axis] or 0)
     sweep_axis, values = (w_axis, options.widths) if options.widths else (h_axis, options.heights)
+    sweep: list[int | None] = list(values) if values else [None]
     out: list[tuple[list[int], list[str]]] = []
-    for value in values or [None]:
+    for value in sweep:
         h, w = base_h, base_w
         notes: list[str] = []
         if value is not None:

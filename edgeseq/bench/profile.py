@@ -6,20 +6,20 @@ by the module path torch's exporter puts in its name (``/backbone/...``, ``/sequ
 ``/rnn/...``, ``/head/...``). onnxruntime's optimizer renames some nodes (a Conv rewritten to the
 NCHWc layout is named after its output, layout reorders get generated names), so nodes without
 a module path fall back to their op type. What cannot be placed is reported as ``other``.
+
+The profiler run itself belongs to the onnxruntime backend (:func:`edgeseq.bench.ort_backend.profile_ort`);
+this module maps its events, and the graph's FLOPs, to the stages.
 """
 
 from __future__ import annotations
 
-import json
-import tempfile
 from collections import defaultdict
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
-if TYPE_CHECKING:  # pragma: no cover
-    from edgeseq.bench.backends import MeasureSpec
+from edgeseq.graphs import dims
 
 STAGES = ("preprocess", "cnn", "sequencing", "rnn", "head", "other")
 # Module-path fragments in node names -> stage. Checked in order; first hit wins.
@@ -55,7 +55,7 @@ OP_STAGES = {
     ),
     **dict.fromkeys(("Reshape", "Transpose", "Squeeze", "Unsqueeze", "Flatten", "ReduceMean"), "sequencing"),
     **dict.fromkeys(("LSTM", "GRU", "RNN", "DynamicQuantizeLSTM"), "rnn"),
-    # in-graph preprocessing (edgeseq.export_rewrites.InGraphPreprocess): cast, scale, normalise; its
+    # in-graph preprocessing (edgeseq.export.rewrites.InGraphPreprocess): cast, scale, normalise; its
     # nodes sit in the wrapper ("/model/Cast") outside the backbone/sequencer/rnn/head modules
     **dict.fromkeys(("Cast", "Sub", "Div"), "preprocess"),
     **dict.fromkeys(
@@ -100,34 +100,8 @@ def parse_profile(events: list[dict[str, Any]], *, skip_runs: int = 1) -> dict[s
     return {stage: totals[stage] / len(kept) for stage in STAGES if totals.get(stage)}
 
 
-def profile_ort(spec: MeasureSpec, x: np.ndarray) -> dict[str, float]:
-    """Run onnxruntime's profiler for ``spec.profile_runs`` inferences; per-stage ms per inference.
-
-    Profiling adds overhead, so it runs in a separate session after the timed loop and its
-    times are only used as shares of the whole, never as the reported latency.
-    """
-    from edgeseq.bench.backends import _ort_session
-
-    with tempfile.TemporaryDirectory(prefix="edgeseq-profile-") as tmp:
-        session = _ort_session(spec, ["CPUExecutionProvider"], profile_dir=tmp)
-        skip = 1 + spec.warmup_runs  # the cold run and the warm-up runs are dropped by parse_profile
-        for _ in range(spec.profile_runs + skip):
-            session.run(None, {spec.input_name: x})
-        path = session.end_profiling()
-        events = json.loads(Path(path).read_text())
-    return parse_profile(events, skip_runs=skip)
-
-
 # ---------------------------------------------------------------------------------------------
 # FLOPs from the graph
-
-
-def _dims(value_info: Any) -> list[int] | None:
-    t = value_info.type.tensor_type
-    if not t.HasField("shape"):
-        return None
-    dims = [d.dim_value if d.HasField("dim_value") else None for d in t.shape.dim]
-    return None if any(d is None for d in dims) else dims
 
 
 def _attr(node: Any, name: str, default: Any = None) -> Any:
@@ -181,26 +155,12 @@ def count_flops(model_path: str | Path, input_shape: list[int]) -> dict[str, flo
     except ImportError:
         return None
     try:
-        model = onnx.load(str(model_path), load_external_data=False)
-        graph_input = next(
-            i for i in model.graph.input if i.name not in {init.name for init in model.graph.initializer}
-        )
-        dims = graph_input.type.tensor_type.shape.dim
-        if len(dims) != len(input_shape):
-            return None
-        for d, v in zip(dims, input_shape, strict=True):
-            d.ClearField("dim_param")
-            d.dim_value = int(v)
-        inferred = onnx.shape_inference.infer_shapes(model, data_prop=True)
+        inferred = _inferred_at(onnx.load(str(model_path), load_external_data=False), input_shape)
     except Exception:  # noqa: BLE001 - a FLOP estimate is optional; any failure means "unknown"
         return None
-    shapes: dict[str, list[int]] = {}
-    for vi in [*inferred.graph.input, *inferred.graph.value_info, *inferred.graph.output]:
-        d = _dims(vi)
-        if d is not None:
-            shapes[vi.name] = d
-    for init in inferred.graph.initializer:
-        shapes[init.name] = list(init.dims)
+    if inferred is None:
+        return None
+    shapes = _known_shapes(inferred.graph)
     per_stage: dict[str, float] = defaultdict(float)
     for node in inferred.graph.node:
         flops = _node_flops(node, shapes)
@@ -211,3 +171,30 @@ def count_flops(model_path: str | Path, input_shape: list[int]) -> dict[str, flo
     result = {stage: per_stage[stage] for stage in STAGES if per_stage.get(stage)}
     result["total"] = float(sum(per_stage.values()))
     return result
+
+
+def _inferred_at(model: Any, input_shape: list[int]) -> Any:
+    """``model`` with its (first) input fixed to ``input_shape``, shapes inferred; None on a rank mismatch."""
+    import onnx
+
+    initializers = {init.name for init in model.graph.initializer}
+    graph_input = next(i for i in model.graph.input if i.name not in initializers)
+    declared = graph_input.type.tensor_type.shape.dim
+    if len(declared) != len(input_shape):
+        return None
+    for d, v in zip(declared, input_shape, strict=True):
+        d.ClearField("dim_param")
+        d.dim_value = int(v)
+    return onnx.shape_inference.infer_shapes(model, data_prop=True)
+
+
+def _known_shapes(graph: Any) -> dict[str, list[int]]:
+    """Every fully known tensor shape of an inferred graph, initializers included."""
+    shapes: dict[str, list[int]] = {}
+    for vi in [*graph.input, *graph.value_info, *graph.output]:
+        d = dims(vi)
+        if all(isinstance(v, int) for v in d):
+            shapes[vi.name] = [int(v) for v in d if v is not None]
+    for init in graph.initializer:
+        shapes[init.name] = list(init.dims)
+    return shapes

@@ -7,12 +7,15 @@ size: the PyTorch eager row when there is one, else the first ONNX Runtime FP32 
 from __future__ import annotations
 
 import csv
+import importlib.util
 import io
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:  # pragma: no cover
-    from edgeseq.bench.result import BenchResult, BenchRow
+from edgeseq.bench.plots import write_plots
+from edgeseq.bench.profile import STAGES
+from edgeseq.bench.result import BenchResult, BenchRow
+from edgeseq.fileio import ensure_writable_dir, write_json_atomic, write_text_atomic
 
 # Columns of the CSV, in order (the JSON has everything, including per-stage times and settings).
 CSV_COLUMNS = (
@@ -56,6 +59,7 @@ def _label(row: BenchRow) -> str:
 
 
 def group_key(row: BenchRow) -> tuple:
+    """The rows a row is compared with: the same model, batch, threads and spatial input size."""
     # Rows of one model at one batch/threads/size compare with each other; torch rows have NCHW
     # float shapes, so the group is keyed by batch and the spatial sizes only.
     shape = row.input_shape
@@ -117,7 +121,7 @@ def table_rows(result: BenchResult) -> tuple[list[str], list[list[str]]]:
             )
             continue
         b = base.get(group_key(row))
-        ratio = f"{row.p50_ms / b.p50_ms:.2f}x" if b is not None and b.p50_ms else "-"
+        ratio = f"{row.p50_ms / b.p50_ms:.2f}x" if b is not None and b.p50_ms and row.p50_ms is not None else "-"
         p99 = _fmt(row.p99_ms) + ("" if row.n >= 100 else "*")
         cells.append(
             [
@@ -180,8 +184,7 @@ def stage_lines(result: BenchResult) -> list[str]:
         if not row.stages_ms:
             continue
         total = sum(row.stages_ms.values()) or 1.0
-        from edgeseq.bench.profile import STAGES  # pipeline order (the JSON record sorts keys)
-
+        # STAGES: pipeline order (the JSON record sorts keys)
         shares = ", ".join(f"{k} {100 * row.stages_ms[k] / total:.0f}%" for k in STAGES if k in row.stages_ms)
         perf = ""
         if row.achieved_gflops_s is not None:
@@ -266,8 +269,6 @@ def write_reports(
     Returns:
         kind -> path of every file written.
     """
-    from edgeseq.fileio import ensure_writable_dir, write_json_atomic, write_text_atomic
-
     out = ensure_writable_dir(out_dir)
     written = {
         "json": write_json_atomic(out / f"{stem}.json", result.to_json()),
@@ -275,11 +276,7 @@ def write_reports(
         "md": write_text_atomic(out / f"{stem}.md", to_markdown(result)),
     }
     if plots:
-        import importlib.util
-
         if importlib.util.find_spec("matplotlib") is None:  # the runtime-only install has no plots
             return written
-        from edgeseq.bench.plots import write_plots
-
         written.update(write_plots(result, out, stem=stem))
     return written

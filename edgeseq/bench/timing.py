@@ -3,7 +3,8 @@
 Timing rules (the ones users can trust): ``time.perf_counter_ns`` around each call, warm-up
 calls excluded, and the loop runs until *both* a minimum wall time and a minimum number of
 timed calls are reached (capped by a maximum time), so a fast model gets many samples and a
-slow one still gets enough for a p90.
+slow one still gets enough for a p90. The clock is a parameter (``clock: Callable[[], int]``,
+nanoseconds), so tests drive the loop with a fake clock instead of relying on ``time.sleep``.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from edgeseq.bench.options import TimingOptions
 from edgeseq.errors import ConfigError
 
 # p99.9 from fewer than 1000 samples is just the maximum under another name; report None instead.
@@ -25,6 +27,8 @@ P999_MIN_SAMPLES = 1000
 P99_MIN_SAMPLES = 100
 
 _NS_PER_MS = 1e6
+
+Clock = Callable[[], int]  # a monotonic clock in nanoseconds, e.g. time.perf_counter_ns
 
 
 @dataclass(frozen=True)
@@ -122,10 +126,11 @@ class TimingStats:
 def time_callable(
     fn: Callable[[], Any],
     *,
-    min_time_s: float = 1.0,
-    min_runs: int = 20,
-    warmup_runs: int = 3,
-    max_time_s: float = 30.0,
+    min_time_s: float = TimingOptions.min_time_s,
+    min_runs: int = TimingOptions.min_runs,
+    warmup_runs: int = TimingOptions.warmup_runs,
+    max_time_s: float = TimingOptions.max_time_s,
+    clock: Clock = time.perf_counter_ns,
 ) -> TimingStats:
     """Time ``fn()`` repeatedly and return its latency statistics.
 
@@ -135,10 +140,8 @@ def time_callable(
 
     Args:
         fn: the zero-argument call to time (bind inputs beforehand, e.g. with a lambda).
-        min_time_s: minimum total timed wall time in seconds.
-        min_runs: minimum number of timed calls.
-        warmup_runs: untimed calls first (lazy init, caches, allocator, cuDNN search).
-        max_time_s: hard cap on the timed loop's wall time in seconds.
+        min_time_s, min_runs, warmup_runs, max_time_s: see :class:`~edgeseq.bench.options.TimingOptions`.
+        clock: the clock read around each call, in nanoseconds.
 
     Returns:
         TimingStats over the timed calls.
@@ -146,17 +149,10 @@ def time_callable(
     Raises:
         ConfigError: a negative time or count, or ``max_time_s < min_time_s``.
     """
-    if min_time_s < 0 or max_time_s <= 0:
-        raise ConfigError(f"min_time_s must be >= 0 and max_time_s > 0; got {min_time_s}, {max_time_s}")
-    if max_time_s < min_time_s:
-        raise ConfigError(f"max_time_s ({max_time_s}) must be >= min_time_s ({min_time_s})")
-    if min_runs < 1 or warmup_runs < 0:
-        raise ConfigError(f"min_runs must be >= 1 and warmup_runs >= 0; got {min_runs}, {warmup_runs}")
-
+    TimingOptions(min_time_s=min_time_s, min_runs=min_runs, warmup_runs=warmup_runs, max_time_s=max_time_s)
     for _ in range(warmup_runs):
         fn()
 
-    clock = time.perf_counter_ns
     min_ns = int(min_time_s * 1e9)
     max_ns = int(max_time_s * 1e9)
     samples: list[int] = []

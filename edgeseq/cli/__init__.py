@@ -12,6 +12,8 @@ import argparse
 import importlib
 import importlib.util
 import sys
+from collections.abc import Iterator
+from types import ModuleType
 
 from edgeseq import __version__
 from edgeseq.errors import EdgeseqError
@@ -31,7 +33,8 @@ VERBS = (
 )
 
 
-def _verb_modules():
+def _verb_modules() -> Iterator[tuple[str, ModuleType]]:
+    """Each verb with its module, in VERBS order (a verb whose module is absent is left out)."""
     for verb in VERBS:
         name = f"edgeseq.cli.{verb}_cmd"
         if importlib.util.find_spec(name) is not None:

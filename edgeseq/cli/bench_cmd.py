@@ -13,15 +13,19 @@ from __future__ import annotations
 import argparse
 import sys
 
+from edgeseq.bench.options import BenchOptions, TimingOptions  # standard library only: --help stays fast
 from edgeseq.cli.common import int_list, print_json, require_file_arg, str_list
+from edgeseq.errors import ConfigError, RegressionError
+from edgeseq.fileio import check_output_dir
 
 SUBVERBS = ("compare", "suite")
-DEFAULT_MAX_TIME_S = 30.0
-DEFAULT_MIN_TIME_S = 1.0
+# The timing defaults are TimingOptions'; --max-time defaults to the larger of its cap and --min-time.
+DEFAULT_MIN_TIME_S = TimingOptions.min_time_s
+DEFAULT_MAX_TIME_S = TimingOptions.max_time_s
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
-    """Register the ``bench`` verb."""
+    """Register the ``bench`` verb: one parser for its three forms (the first positional picks the form)."""
     parser = subparsers.add_parser(
         "bench",
         help="measure latency across backends (ORT CPU/CUDA, PyTorch eager, OpenVINO); compare runs; run the suite",
@@ -37,6 +41,16 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         metavar="MODEL.onnx | compare BASE NEW | suite SUITE.toml",
         help="ONNX models to measure; or `compare BASE.json NEW.json`; or `suite SUITE.toml`",
     )
+    _add_sweep_arguments(parser)
+    _add_timing_arguments(parser)
+    _add_output_arguments(parser)
+    _add_compare_arguments(parser)
+    _add_suite_arguments(parser)
+    parser.set_defaults(func=run)
+
+
+def _add_sweep_arguments(parser: argparse.ArgumentParser) -> None:
+    """What to measure: the eager baseline, backends, batches, threads, the dynamic axis."""
     parser.add_argument(
         "--checkpoint", metavar="CKPT", help="edgeseq checkpoint for the PyTorch eager baseline (backend torch)"
     )
@@ -61,21 +75,37 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     sweep.add_argument(
         "--height", type=int_list, default=None, metavar="LIST", help="heights for a dynamic height axis"
     )
+
+
+def _add_timing_arguments(parser: argparse.ArgumentParser) -> None:
+    """How long each row is timed (defaults from TimingOptions), and how the rows share the machine."""
     parser.add_argument(
         "--min-time",
         type=float,
         default=None,
         metavar="S",
-        help="minimum timed seconds per row (default 1; suite: the suite file's)",
+        help=f"minimum timed seconds per row (default {DEFAULT_MIN_TIME_S:g}; suite: the suite file's)",
     )
-    parser.add_argument("--min-runs", type=int, default=20, metavar="N", help="minimum timed runs per row (default 20)")
-    parser.add_argument("--warmup", type=int, default=3, metavar="N", help="untimed warm-up runs per row (default 3)")
+    parser.add_argument(
+        "--min-runs",
+        type=int,
+        default=TimingOptions.min_runs,
+        metavar="N",
+        help=f"minimum timed runs per row (default {TimingOptions.min_runs})",
+    )
+    parser.add_argument(
+        "--warmup",
+        type=int,
+        default=TimingOptions.warmup_runs,
+        metavar="N",
+        help=f"untimed warm-up runs per row (default {TimingOptions.warmup_runs})",
+    )
     parser.add_argument(
         "--max-time",
         type=float,
         default=None,
         metavar="S",
-        help="cap on timed seconds per row (default 30, or --min-time when that is longer)",
+        help=f"cap on timed seconds per row (default {DEFAULT_MAX_TIME_S:g}, or --min-time when that is longer)",
     )
     parser.add_argument(
         "--spinning", action="store_true", help="let onnxruntime threads spin-wait (off by default; recorded)"
@@ -91,11 +121,19 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         default=None,
         metavar="N",
         help="interleave rows: split each row's timing into N rounds, rows in random order per round "
-        "(fair ratios on a busy machine; default 1; suite: the suite file's)",
+        f"(fair ratios on a busy machine; default {BenchOptions.rounds}; suite: the suite file's)",
     )
+
+
+def _add_output_arguments(parser: argparse.ArgumentParser) -> None:
+    """The profile, the report files, JSON instead of the table."""
     parser.add_argument("--no-profile", action="store_true", help="skip the per-stage onnxruntime profile")
     parser.add_argument("--out", metavar="DIR", help="write JSON, CSV, Markdown and PNG plots into DIR")
     parser.add_argument("--json", action="store_true", help="print the JSON record instead of the table")
+
+
+def _add_compare_arguments(parser: argparse.ArgumentParser) -> None:
+    """``bench compare``: the gate's tolerance and what it forgives."""
     parser.add_argument(
         "--tolerance",
         type=float,
@@ -110,6 +148,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="compare: judge each row's p50 divided by its run's reference row (eager, else ORT FP32): "
         "cancels machine-wide drift on shared runners",
     )
+
+
+def _add_suite_arguments(parser: argparse.ArgumentParser) -> None:
+    """``bench suite``: which models, the idle wait, where prepared models are kept."""
     parser.add_argument("--only", type=str_list, default=None, metavar="NAMES", help="suite: run only these models")
     parser.add_argument(
         "--wait-idle",
@@ -124,13 +166,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         metavar="DIR",
         help="suite: where prepared models are kept (default runs/bench-suite)",
     )
-    parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     """Dispatch to measuring, ``compare`` or ``suite``."""
-    from edgeseq.errors import ConfigError
-
     first = args.models[0]
     if first == "compare":
         return _compare(args)
@@ -149,9 +188,8 @@ def run(args: argparse.Namespace) -> int:
     return _measure(args)
 
 
-def _options(args: argparse.Namespace):
-    from edgeseq.bench.runner import BenchOptions
-
+def _options(args: argparse.Namespace) -> BenchOptions:
+    """The BenchOptions of a measuring run: the flags, with TimingOptions' defaults where none was given."""
     backends = args.backend or (["ort-cpu", "torch"] if args.checkpoint else ["ort-cpu"])
     min_time = DEFAULT_MIN_TIME_S if args.min_time is None else args.min_time
     return BenchOptions(
@@ -172,6 +210,7 @@ def _options(args: argparse.Namespace):
 
 
 def _measure(args: argparse.Namespace) -> int:
+    """``edgeseq bench MODEL.onnx ...``: measure, print the table (or JSON), write the reports."""
     from edgeseq.bench.report import console_table, write_reports
     from edgeseq.bench.runner import bench
 
@@ -180,11 +219,9 @@ def _measure(args: argparse.Namespace) -> int:
     if args.checkpoint:
         require_file_arg(args.checkpoint, "checkpoint")
     if args.out:
-        from edgeseq.fileio import check_output_dir
-
         check_output_dir(args.out)  # before minutes of measuring, not after
     options = _options(args)
-    progress = None if args.json else (lambda line: print(line, file=sys.stderr, flush=True))
+    progress = None if args.json else _to_stderr
     result = bench(args.models, checkpoint=args.checkpoint, options=options, progress=progress)
     if args.out:
         written = write_reports(result, args.out)
@@ -198,9 +235,9 @@ def _measure(args: argparse.Namespace) -> int:
 
 
 def _compare(args: argparse.Namespace) -> int:
+    """``edgeseq bench compare BASE.json NEW.json``: the CI gate; exit 1 (RegressionError) when it fails."""
     from edgeseq.bench.compare import DEFAULT_TOLERANCE, compare_results
     from edgeseq.bench.result import BenchResult
-    from edgeseq.errors import ConfigError, RegressionError
 
     if len(args.models) != 3:
         raise ConfigError(f"bench compare: expected BASE.json NEW.json; got {len(args.models) - 1} argument(s)")
@@ -220,14 +257,14 @@ def _compare(args: argparse.Namespace) -> int:
 
 
 def _suite(args: argparse.Namespace) -> int:
+    """``edgeseq bench suite SUITE.toml``: prepare and measure the suite's models (edgeseq.pipeline.suite)."""
     from edgeseq.bench.report import console_table
-    from edgeseq.bench.suite import DEFAULT_WORK_DIR, run_suite
-    from edgeseq.errors import ConfigError
+    from edgeseq.pipeline.suite import DEFAULT_WORK_DIR, run_suite
 
     if len(args.models) != 2:
         raise ConfigError(f"bench suite: expected one SUITE.toml; got {len(args.models) - 1} argument(s)")
     require_file_arg(args.models[1], "suite file")
-    log = (lambda line: print(line, file=sys.stderr, flush=True)) if not args.json else (lambda line: None)
+    log = _quiet if args.json else _to_stderr
     result = run_suite(
         args.models[1],
         args.out or "benchmarks/results",
@@ -244,3 +281,11 @@ def _suite(args: argparse.Namespace) -> int:
     else:
         print(console_table(result))
     return 0
+
+
+def _to_stderr(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
+def _quiet(_line: str) -> None:
+    return None

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 from typing import Any
 
 from edgeseq.errors import ConfigError
@@ -49,7 +50,5 @@ def print_json(obj: Any) -> None:
 
 def require_file_arg(path: str, what: str) -> None:
     """Raise a one-line ConfigError when a path argument does not exist."""
-    from pathlib import Path
-
     if not Path(path).exists():
         raise ConfigError(f"{what} {path!r} not found")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 
 from edgeseq.cli.common import print_json, require_file_arg
 
@@ -42,8 +43,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Export and print a short summary."""
-    import dataclasses
-
+    # the library (torch) is imported by the handler only, so `edgeseq --help` stays fast
     from edgeseq.export import ExportOptions, export_checkpoint
 
     require_file_arg(args.checkpoint, "checkpoint")

@@ -6,14 +6,15 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
+from edgeseq.errors import ConfigError, InputError
 from edgeseq.runtime.extensions import IMAGE_EXTENSIONS  # a folder argument expands to these files
 
 CHUNK = 256  # images predicted (and printed) at a time, so a large folder streams instead of piling up
 
 
-def add_parser(subparsers) -> None:
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
     """Register ``edgeseq predict``."""
     parser = subparsers.add_parser(
         "predict",
@@ -51,8 +52,6 @@ def expand_inputs(inputs: list[str]) -> list[Path]:
     Raises:
         InputError: a path does not exist, or a folder holds no image files.
     """
-    from edgeseq.errors import InputError
-
     files: list[Path] = []
     for text in inputs:
         path = Path(text)
@@ -70,9 +69,9 @@ def expand_inputs(inputs: list[str]) -> list[Path]:
 
 def run(args: argparse.Namespace) -> int:
     """Predict and print a table or JSON lines; returns the exit code."""
-    from edgeseq.errors import ConfigError
+    # onnxruntime is imported here, so `edgeseq --help` stays fast
     from edgeseq.runtime import Predictor
-    from edgeseq.runtime.session import SessionConfig
+    from edgeseq.runtime.options import SessionConfig
 
     if args.top_k < 1:
         raise ConfigError(f"--top-k: got {args.top_k}; expected a positive integer")
@@ -99,7 +98,7 @@ def run(args: argparse.Namespace) -> int:
 class _Table:
     """A plain-text table, column widths taken from the first chunk so rows can stream."""
 
-    def __init__(self, task: str, out) -> None:
+    def __init__(self, task: str, out: TextIO) -> None:
         self.task = task
         self.out = out
         self.rows: list[list[str]] = []
@@ -112,6 +111,7 @@ class _Table:
         return [file, result.label, f"{result.score:.3f}", top]
 
     def row(self, file: str, result: Any) -> None:
+        """Add a row; a full chunk is written out."""
         self.rows.append(self._cells(file, result))
         if len(self.rows) >= CHUNK:
             self._flush()
@@ -126,10 +126,11 @@ class _Table:
         self.rows = []
 
     def _write(self, cells: list[str]) -> None:
-        assert self.widths is not None
-        line = "  ".join(c.ljust(w) for c, w in zip(cells[:-1], self.widths[:-1], strict=True)) + "  " + cells[-1]
+        widths = self.widths or [len(c) for c in cells]  # set by _flush before the first write
+        line = "  ".join(c.ljust(w) for c, w in zip(cells[:-1], widths[:-1], strict=True)) + "  " + cells[-1]
         self.out.write(line.rstrip() + "\n")
 
     def close(self) -> None:
+        """Write the rows still held and flush the stream."""
         self._flush()
         self.out.flush()

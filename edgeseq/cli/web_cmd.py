@@ -4,8 +4,13 @@ from __future__ import annotations
 
 import argparse
 
+from edgeseq.cli.common import print_json
+from edgeseq.errors import InputError
 
-def add_parser(subparsers) -> None:
+MAX_PORT = 65535
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
     """Register the ``web`` verb."""
     parser = subparsers.add_parser(
         "web",
@@ -34,13 +39,8 @@ def add_parser(subparsers) -> None:
     parser.set_defaults(func=run)
 
 
-MAX_PORT = 65535
-
-
 def run(args: argparse.Namespace) -> int:
     """Build the page, print its summary as JSON, and serve it when asked."""
-    from edgeseq.cli.common import print_json
-    from edgeseq.errors import InputError
     from edgeseq.web import build_web, serve
 
     if args.serve and not 0 <= args.port <= MAX_PORT:  # before the page is written, not after

@@ -14,9 +14,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from edgeseq.errors import ConfigError, ExportError, InputError, ModelFileError
+from edgeseq import __version__
+from edgeseq.errors import ConfigError, ExportError, InputError, ModelFileError, require
 from edgeseq.fileio import ensure_writable_dir, sha256_file, write_bytes_atomic, write_json_atomic
-from edgeseq.web.opcheck import VENDOR_DIR, OpCheckReport
+from edgeseq.runtime.metadata import ModelMetadata
+from edgeseq.web.opcheck import VENDOR_DIR, OpCheckReport, check_browser_support
+from edgeseq.web.pillow_compat import pillow_vertical_pass_first
 
 STATIC_DIR = Path(__file__).parent / "static"
 PAGE_FILES = ("index.html", "app.js", "model.js", "preprocess.js", "style.css")
@@ -104,9 +107,13 @@ def vendored_ort(ort_dist: str | Path | None, backend: str) -> tuple[Path, str, 
     return folder, version, names
 
 
-def _load_model(model_path: Path):
-    from edgeseq.errors import require
+def _load_model(model_path: Path) -> Any:
+    """The ``onnx.ModelProto`` of the page's model, weights inside (the page loads one file).
 
+    Raises:
+        ModelFileError: missing, an ``.ort`` file, or not ONNX.
+        ExportError: weights in external data files.
+    """
     onnx = require("onnx")
     if not model_path.is_file():
         raise ModelFileError(f"model file {str(model_path)!r} not found")
@@ -125,9 +132,12 @@ def _load_model(model_path: Path):
     return model
 
 
-def _metadata(model, model_path: Path):
-    from edgeseq.runtime.metadata import ModelMetadata
+def _metadata(model: Any, model_path: Path) -> ModelMetadata:
+    """The model's edgeseq metadata, checked against the graph as the Predictor checks it.
 
+    Raises:
+        ModelFileError: no preprocessing metadata, metadata that contradicts the graph, or not one input.
+    """
     meta = ModelMetadata.from_props({p.key: p.value for p in model.metadata_props})
     if not meta.preprocess:
         raise ModelFileError(
@@ -145,7 +155,7 @@ def _metadata(model, model_path: Path):
     return meta
 
 
-def _has_float16(model) -> bool:
+def _has_float16(model: Any) -> bool:
     import onnx
 
     float16 = onnx.TensorProto.FLOAT16
@@ -177,6 +187,27 @@ def _prepare_out_dir(out_dir: Path) -> None:
             path.unlink()
 
 
+@dataclass(frozen=True)
+class _OrtFiles:
+    """The onnxruntime-web files a page bundles: their folder, version and names (the module first)."""
+
+    folder: Path
+    version: str
+    names: tuple[str, ...]
+
+
+class _PageWriter:
+    """Writes the page's files into its folder and keeps their sizes (relative path -> bytes)."""
+
+    def __init__(self, out_dir: Path) -> None:
+        self.out_dir = out_dir
+        self.written: dict[str, int] = {}
+
+    def put(self, name: str, data: bytes) -> None:
+        write_bytes_atomic(self.out_dir / name, data)
+        self.written[name] = len(data)
+
+
 def build_web(
     model_path: str | Path,
     out_dir: str | Path,
@@ -205,50 +236,66 @@ def build_web(
         ExportError: the graph uses opsets/operators onnxruntime-web lacks, or external data.
         InputError: the output folder is unusable, or the onnxruntime-web files are missing.
     """
-    from edgeseq import __version__
-    from edgeseq.web.opcheck import check_browser_support
-    from edgeseq.web.pillow_compat import pillow_vertical_pass_first
-
-    if backend not in BACKENDS:
-        raise ConfigError(f"backend: got {backend!r}; expected one of {', '.join(BACKENDS)}")
-    if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1:
-        raise ConfigError(f"top_k: got {top_k!r}; expected a positive integer")
+    _check_arguments(backend, top_k)
     model_path, out_dir = Path(model_path), Path(out_dir)
+    # everything is checked before the folder is touched
     model = _load_model(model_path)
     meta = _metadata(model, model_path)
     report = check_browser_support(model)
-    ort_folder, ort_version, ort_files = vendored_ort(ort_dist, backend)
-
+    ort_files = _OrtFiles(*vendored_ort(ort_dist, backend))
     _prepare_out_dir(out_dir)
-    (out_dir / "vendor").mkdir(exist_ok=True)
-    written: dict[str, int] = {}
-
-    def put(name: str, data: bytes) -> None:
-        write_bytes_atomic(out_dir / name, data)
-        written[name] = len(data)
-
-    put(MODEL_FILE, model_path.read_bytes())
-    for name in PAGE_FILES:
-        put(name, (STATIC_DIR / name).read_bytes())
-    for name in ort_files:
-        put(f"vendor/{name}", (ort_folder / name).read_bytes())
-    put("metadata.json", (json.dumps(dataclasses.asdict(meta), indent=2, sort_keys=True) + "\n").encode())
+    page = _write_page(out_dir, model_path, meta, ort_files)
     model_sha = sha256_file(out_dir / MODEL_FILE)
     build_info = {
         "title": title or model_path.stem,
         "model_file": MODEL_FILE,
         "model_sha256": model_sha,
         "backend": backend,
-        "ort_version": ort_version,
-        "ort_module": ort_files[0],
+        "ort_version": ort_files.version,
+        "ort_module": ort_files.names[0],
         "top_k": top_k,
         "pillow_vertical_pass_first": pillow_vertical_pass_first(),
         "edgeseq_version": __version__,
         "opcheck": report.to_json(),
-        "files": dict(written),
+        "files": dict(page.written),
     }
     write_json_atomic(out_dir / "build.json", build_info)
-    written["build.json"] = (out_dir / "build.json").stat().st_size
+    page.written["build.json"] = (out_dir / "build.json").stat().st_size
+    return WebBuildResult(
+        out_dir=str(out_dir),
+        files=page.written,
+        total_bytes=sum(page.written.values()),
+        backend=backend,
+        ort_version=ort_files.version,
+        model_sha256=model_sha,
+        opcheck=report,
+        task=meta.task,
+        warnings=_warnings(backend, report, model),
+    )
+
+
+def _check_arguments(backend: str, top_k: int) -> None:
+    if backend not in BACKENDS:
+        raise ConfigError(f"backend: got {backend!r}; expected one of {', '.join(BACKENDS)}")
+    if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1:
+        raise ConfigError(f"top_k: got {top_k!r}; expected a positive integer")
+
+
+def _write_page(out_dir: Path, model_path: Path, meta: ModelMetadata, ort_files: _OrtFiles) -> _PageWriter:
+    """The model, the page's static files, the runtime (vendor/) and metadata.json."""
+    (out_dir / "vendor").mkdir(exist_ok=True)
+    page = _PageWriter(out_dir)
+    page.put(MODEL_FILE, model_path.read_bytes())
+    for name in PAGE_FILES:
+        page.put(name, (STATIC_DIR / name).read_bytes())
+    for name in ort_files.names:
+        page.put(f"vendor/{name}", (ort_files.folder / name).read_bytes())
+    page.put("metadata.json", (json.dumps(dataclasses.asdict(meta), indent=2, sort_keys=True) + "\n").encode())
+    return page
+
+
+def _warnings(backend: str, report: OpCheckReport, model: Any) -> list[str]:
+    """What the page will do differently from what the user may expect (WebGPU falling back to WebAssembly)."""
     warnings = []
     if backend == "auto" and report.webgpu_fallback:
         warnings.append(
@@ -259,14 +306,4 @@ def build_web(
             "float16 model: WebGPU needs the adapter's shader-f16 feature (many lack it, e.g. SwiftShader); "
             "without it the page falls back to WebAssembly"
         )
-    return WebBuildResult(
-        out_dir=str(out_dir),
-        files=written,
-        total_bytes=sum(written.values()),
-        backend=backend,
-        ort_version=ort_version,
-        model_sha256=model_sha,
-        opcheck=report,
-        task=meta.task,
-        warnings=warnings,
-    )
+    return warnings

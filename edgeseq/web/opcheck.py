@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from edgeseq.errors import ExportError
+from edgeseq.graphs import iter_nodes
 
 VENDOR_DIR = Path(__file__).parent / "static" / "vendor"
 
@@ -31,6 +32,9 @@ MIN_OPSET = 7
 LOAD_TIME_OPS = frozenset({"Constant"})
 # Graph-internal domains that onnxruntime's own optimizers write into saved models.
 INTERNAL_DOMAINS = ("com.microsoft.nchwc", "com.ms.internal.nhwc")
+
+# (domain, op_type) -> the opset ranges of its kernels, (since, until)
+KernelTable = dict[tuple[str, str], list[tuple[int, int]]]
 
 
 @dataclass
@@ -63,21 +67,7 @@ def _normal_domain(domain: str) -> str:
     return "" if domain in ("", "ai.onnx") else domain
 
 
-def _iter_nodes(graph: Any):
-    """Every node of a graph and of its subgraphs (If/Loop/Scan bodies)."""
-    import onnx
-
-    for node in graph.node:
-        yield node
-        for attr in node.attribute:
-            if attr.type == onnx.AttributeProto.GRAPH:
-                yield from _iter_nodes(attr.g)
-            elif attr.type == onnx.AttributeProto.GRAPHS:
-                for sub in attr.graphs:
-                    yield from _iter_nodes(sub)
-
-
-def cpu_kernels() -> tuple[dict[tuple[str, str], list[tuple[int, int]]], str]:
+def cpu_kernels() -> tuple[KernelTable, str]:
     """``{(domain, op_type): [(since, until), ...]}`` of ONNX Runtime's CPU kernels, and where it came from.
 
     Returns an empty table when the installed onnxruntime does not expose it (then only schemas are checked).
@@ -90,11 +80,12 @@ def cpu_kernels() -> tuple[dict[tuple[str, str], list[tuple[int, int]]], str]:
         kernel_defs = _pybind_state.get_all_opkernel_def()
     except (ImportError, AttributeError):  # a private API: absent in some builds
         return {}, "onnx schemas only (this onnxruntime does not list its kernels)"
-    table: dict[tuple[str, str], list[tuple[int, int]]] = {}
+    table: KernelTable = {}
     for kdef in kernel_defs:
         if kdef.provider != "CPUExecutionProvider":
             continue
-        table.setdefault((_normal_domain(kdef.domain), kdef.op_name), []).append(tuple(kdef.version_range))
+        since, until = kdef.version_range
+        table.setdefault((_normal_domain(kdef.domain), kdef.op_name), []).append((since, until))
     return table, f"CPU kernels of onnxruntime {onnxruntime.__version__}"
 
 
@@ -110,7 +101,7 @@ def webgpu_ops() -> dict[str, dict[str, list[list[int | None]]]]:
     return json.loads(path.read_text(encoding="utf-8"))
 
 
-def _in_ranges(version: int, ranges: list) -> bool:
+def _in_ranges(version: int, ranges: list[Any]) -> bool:
     return any(lo <= version and (hi is None or version <= hi) for lo, hi in ranges)
 
 
@@ -122,7 +113,8 @@ def _has_function_body(op_type: str, domain: str, version: int) -> bool:
         schema = onnx.defs.get_schema(op_type, version, domain)
     except onnx.defs.SchemaError:
         return False
-    return bool(schema.has_function or schema.has_context_dependent_function)
+    # onnx's type stubs lack these two OpSchema properties
+    return bool(getattr(schema, "has_function", False) or getattr(schema, "has_context_dependent_function", False))
 
 
 def _check_opsets(opsets: dict[str, int], used_domains: set[str], function_domains: set[str]) -> list[str]:
@@ -151,7 +143,7 @@ def _check_opsets(opsets: dict[str, int], used_domains: set[str], function_domai
     return problems
 
 
-def _node_supported(op_type: str, domain: str, version: int, kernels: dict) -> bool:
+def _node_supported(op_type: str, domain: str, version: int, kernels: KernelTable) -> bool:
     if domain == "" and op_type in LOAD_TIME_OPS:
         return True
     ranges = kernels.get((domain, op_type))
@@ -178,7 +170,7 @@ def check_browser_support(model: Any) -> OpCheckReport:
     """
     opsets = {_normal_domain(o.domain): int(o.version) for o in model.opset_import}
     local_functions = {(f.domain, f.name) for f in model.functions}
-    nodes = list(_iter_nodes(model.graph))
+    nodes = list(iter_nodes(model.graph))
     for function in model.functions:
         nodes.extend(function.node)
     used_domains = {_normal_domain(node.domain) for node in nodes}

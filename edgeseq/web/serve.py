@@ -35,17 +35,21 @@ class PageRequestHandler(http.server.SimpleHTTPRequestHandler):
     verbose = False
 
     def end_headers(self) -> None:
+        """The cross-origin isolation headers (SharedArrayBuffer for threaded WebAssembly), no caching."""
         self.send_header("Cross-Origin-Opener-Policy", "same-origin")
         self.send_header("Cross-Origin-Embedder-Policy", "require-corp")
         self.send_header("Cache-Control", "no-cache")
         super().end_headers()
 
-    def log_message(self, format: str, *args) -> None:  # noqa: A002 - the base class's signature
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - the base class's signature
+        """Log requests only when the server was made verbose."""
         if self.verbose:
             super().log_message(format, *args)
 
 
-def make_server(directory: str | Path, port: int = DEFAULT_PORT, host: str = DEFAULT_HOST, verbose: bool = False):
+def make_server(
+    directory: str | Path, port: int = DEFAULT_PORT, host: str = DEFAULT_HOST, verbose: bool = False
+) -> http.server.ThreadingHTTPServer:
     """Create (not start) a threading HTTP server for ``directory``; port 0 picks a free port.
 
     Raises:
@@ -76,7 +80,9 @@ def serve(directory: str | Path, port: int = DEFAULT_PORT, host: str = DEFAULT_H
         server.server_close()
 
 
-def serve_in_thread(directory: str | Path, port: int = 0, host: str = DEFAULT_HOST):
+def serve_in_thread(
+    directory: str | Path, port: int = 0, host: str = DEFAULT_HOST
+) -> tuple[http.server.ThreadingHTTPServer, str]:
     """Start serving in a daemon thread; returns ``(server, url)``. Call ``server.shutdown()`` to stop."""
     server = make_server(directory, port, host)
     thread = threading.Thread(target=server.serve_forever, name="edgeseq-web-serve", daemon=True)

@@ -89,3 +89,24 @@ def tiny_dims() -> dict[str, int]:
 def tiny_onnx(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny CTC model file (session-scoped: built once)."""
     return make_tiny_ctc_onnx(tmp_path_factory.mktemp("bench_model") / "tiny.onnx")
+
+
+class FakeClock:
+    """A ``time.perf_counter_ns`` stand-in that only moves when told: timing tests never depend on how well
+    ``time.sleep`` keeps time on a loaded machine."""
+
+    def __init__(self) -> None:
+        self.now = 0
+
+    def __call__(self) -> int:
+        return self.now
+
+    def advance_s(self, seconds: float) -> None:
+        """Let ``seconds`` pass."""
+        self.now += round(seconds * 1e9)
+
+
+@pytest.fixture
+def fake_clock() -> FakeClock:
+    """A fresh :class:`FakeClock` at 0 ns."""
+    return FakeClock()

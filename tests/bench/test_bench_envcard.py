@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from edgeseq.bench.envcard import env_card, fp32_flops_per_cycle, parse_cpuinfo, peak_gflops_estimate
+from edgeseq.bench.envcard import env_card, fp32_flops_per_cycle, peak_gflops_estimate
+from edgeseq.cpu import parse_cpuinfo
 
 # Two physical cores with two hyper-threads each (4 logical CPUs), AVX-512 with VNNI and AMX.
 FAKE_CPUINFO = "\n\n".join(

@@ -175,7 +175,7 @@ def test_a_spinning_row_gets_quiet_time_before_the_next(tiny_onnx, monkeypatch, 
     from edgeseq.bench import interleave
 
     pauses = []
-    monkeypatch.setattr(interleave, "_let_spinning_threads_settle", lambda: pauses.append(1))
+    monkeypatch.setattr(interleave, "_let_spinning_threads_settle", lambda _sleep: pauses.append(1))
     options = BenchOptions(
         backends=["ort-cpu"], threads=[1], widths=[16, 32], rounds=3, spinning=spinning, profile=False, **QUICK
     )
@@ -196,7 +196,8 @@ def test_worker_peak_rss_is_not_the_parents(tiny_onnx):
 
 
 def test_a_backend_that_cannot_open_the_model_becomes_a_failed_row(tmp_path):
-    from edgeseq.bench.backends import MeasureSpec, measure
+    from edgeseq.bench.spec import MeasureSpec
+    from edgeseq.bench.worker import measure
 
     junk = tmp_path / "junk.onnx"
     junk.write_bytes(b"not a model")
@@ -204,23 +205,20 @@ def test_a_backend_that_cannot_open_the_model_becomes_a_failed_row(tmp_path):
     assert measure(spec)["skipped"].startswith("failed: ort-cpu could not run this model")
 
 
-def test_warm_up_waits_for_a_steady_latency(monkeypatch):
+def test_warm_up_waits_for_a_steady_latency(fake_clock):
     """A backend whose first calls are slow (PyTorch eager here: 25-40x for ~6 calls) is warmed past them."""
-    import time as _time
-
-    from edgeseq.bench import backends
-    from edgeseq.bench.backends import Measurement, MeasureSpec, OpenedModel
+    from edgeseq.bench.spec import MeasureSpec, OpenedModel
+    from edgeseq.bench.worker import Measurement
 
     durations = iter([0.05, 0.04, 0.05, 0.03] + [0.001] * 1000)
     calls = []
 
     def infer(_x):
         calls.append(1)
-        _time.sleep(next(durations))
+        fake_clock.advance_s(next(durations))  # the call takes this long on the fake clock
 
-    monkeypatch.setitem(backends._OPENERS, "ort-cpu", lambda spec: OpenedModel(infer, "fake", "fp32"))
     spec = MeasureSpec(backend="ort-cpu", model_path="x", input_name="images", shape=[1, 1, 4, 4], warmup_runs=2)
-    m = Measurement(spec)
+    m = Measurement(spec, opener=lambda spec: OpenedModel(infer, "fake", "fp32"), clock=fake_clock)
     # cold call + slow calls + 3 steady ones; the timed samples start after them
     assert m.info["warmup"]["runs"] >= 6 and m.info["warmup"]["steady"]
     samples = m.run_for(0.0, 5)
@@ -232,8 +230,9 @@ def test_a_worker_that_dies_becomes_a_failed_row(interleaved):
     """A backend crashing its process (onnxruntime segfaulted on FP16 sessions: docs/traps.md #13) ends only its row."""
     import shutil
 
-    from edgeseq.bench.backends import MeasureSpec, measure_isolated
     from edgeseq.bench.interleave import measure_interleaved
+    from edgeseq.bench.processes import measure_isolated
+    from edgeseq.bench.spec import MeasureSpec
 
     false = shutil.which("false")
     if false is None:

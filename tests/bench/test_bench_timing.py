@@ -77,19 +77,17 @@ class FakeClock:
         self.now += self.step_ns
 
 
-def test_time_callable_meets_min_time(monkeypatch):
+def test_time_callable_meets_min_time():
     clock = FakeClock(10_000_000)  # every call takes 10 ms
-    monkeypatch.setattr(time, "perf_counter_ns", clock)
-    stats = time_callable(clock.work, min_time_s=0.1, min_runs=1, warmup_runs=2)
+    stats = time_callable(clock.work, min_time_s=0.1, min_runs=1, warmup_runs=2, clock=clock)
     assert stats.n == 10  # 10 x 10 ms reaches the 0.1 s minimum
     assert stats.p50_ms == pytest.approx(10.0)
     assert stats.total_time_s == pytest.approx(0.1)
 
 
-def test_time_callable_stops_at_max_time(monkeypatch):
+def test_time_callable_stops_at_max_time():
     clock = FakeClock(10_000_000)
-    monkeypatch.setattr(time, "perf_counter_ns", clock)
-    stats = time_callable(clock.work, min_time_s=0.0, min_runs=10_000, warmup_runs=0, max_time_s=0.05)
+    stats = time_callable(clock.work, min_time_s=0.0, min_runs=10_000, warmup_runs=0, max_time_s=0.05, clock=clock)
     assert stats.n == 5  # capped by max_time_s long before min_runs
     assert stats.total_time_s == pytest.approx(0.05)
 

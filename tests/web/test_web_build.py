@@ -95,6 +95,19 @@ def test_opcheck_refuses_what_the_browser_cannot_run(nodes, opsets, match) -> No
         check_browser_support(_model(nodes=nodes, opsets=opsets))
 
 
+def test_opcheck_looks_inside_subgraphs() -> None:
+    """Nodes in If/Loop/Scan bodies need kernels too (the walk is edgeseq.graphs.iter_nodes)."""
+    out = helper.make_tensor_value_info("z", TensorProto.FLOAT, [1])
+    branch = helper.make_graph([helper.make_node("Frobnicate", [], ["z"], name="inside_if")], "branch", [], [out])
+    model = _model()
+    model.graph.node.append(helper.make_node("If", ["c"], ["z"], then_branch=branch, else_branch=branch))
+    # one node in each branch
+    with pytest.raises(
+        ExportError, match=r"operator Frobnicate has no onnxruntime-web .*nodes: inside_if, inside_if\)"
+    ):
+        check_browser_support(model)
+
+
 def test_build_refuses_unsupported_model_before_writing(tmp_path: Path) -> None:
     path = tmp_path / "bad.onnx"
     onnx.save(

@@ -1,12 +1,14 @@
-"""The suite file (validation) and the targets check on made-up rows."""
+"""The benchmark suite (edgeseq.pipeline.suite): the suite file's validation, the targets check on made-up
+rows, the idle wait on a fake clock, and end-to-end runs through ``edgeseq bench suite``."""
 
 from __future__ import annotations
 
 import pytest
 
-from edgeseq.bench.runner import BenchRow
-from edgeseq.bench.suite import load_suite, target_lines
+from edgeseq.bench.result import BenchRow
 from edgeseq.errors import ConfigError
+from edgeseq.pipeline import suite as suite_module
+from edgeseq.pipeline.suite import load_suite, target_lines, wait_until_idle
 
 
 def test_the_repository_suite_loads():
@@ -61,6 +63,56 @@ def test_targets_met_and_missed():
     assert "NOT faster than OpenVINO on INT8 (int8+bf16, 4.00 ms)" in line
 
 
+class _Clock:
+    """A fake nanosecond clock whose sleep lets the time pass at once (no test waits for real)."""
+
+    def __init__(self) -> None:
+        self.now = 0
+        self.slept: list[float] = []
+
+    def __call__(self) -> int:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.now += round(seconds * 1e9)
+
+
+def test_wait_until_idle_polls_until_the_load_drops(monkeypatch):
+    monkeypatch.setattr(suite_module, "usable_physical_cores", lambda: 2)  # idle: load <= 1.0
+    loads = iter([3.0, 2.0, 0.5, 9.9])
+    clock, lines = _Clock(), []
+    load = wait_until_idle(
+        60, poll_s=15, log=lines.append, clock=clock, sleep=clock.sleep, load_avg=lambda: next(loads)
+    )
+    assert load == 0.5 and clock.slept == [15, 15]
+    assert len(lines) == 2 and "waiting for an idle machine" in lines[0]
+
+
+def test_wait_until_idle_gives_up_at_its_limit(monkeypatch):
+    monkeypatch.setattr(suite_module, "usable_physical_cores", lambda: 2)
+    clock, lines = _Clock(), []
+    load = wait_until_idle(40, poll_s=15, log=lines.append, clock=clock, sleep=clock.sleep, load_avg=lambda: 3.0)
+    assert load == 3.0 and clock.slept == [15, 15, 15]  # 45 s >= 40 s: no further wait
+    assert "still busy" in lines[-1]
+
+
+def test_the_old_suite_paths_still_work_with_a_deprecation_warning():
+    import importlib
+    import sys
+
+    import edgeseq.bench
+
+    with pytest.warns(DeprecationWarning, match="edgeseq.pipeline.suite"):
+        assert edgeseq.bench.run_suite is suite_module.run_suite
+    with pytest.warns(DeprecationWarning, match="edgeseq.pipeline.suite"):
+        assert edgeseq.bench.load_suite is load_suite
+    sys.modules.pop("edgeseq.bench.suite", None)
+    with pytest.warns(DeprecationWarning, match="edgeseq.pipeline.suite"):
+        old = importlib.import_module("edgeseq.bench.suite")
+    assert old.prepare_model is suite_module.prepare_model and old.target_lines is target_lines
+
+
 TINY_RECIPE = """
 name = "tiny-rows-lstm"
 [model]
@@ -96,7 +148,7 @@ def test_suite_end_to_end_with_a_tiny_recipe(tmp_path, capsys):
     )
     assert code == 0
     assert {"suite.json", "suite.csv", "suite.md", "suite_latency.png"} <= {p.name for p in out.iterdir()}
-    from edgeseq.bench.runner import BenchResult
+    from edgeseq.bench.result import BenchResult
 
     result = BenchResult.load(out / "suite.json")
     assert [(r.backend, r.variant) for r in result.rows] == [("torch", "eager"), ("ort-cpu", "fp32")]
@@ -116,9 +168,9 @@ def test_openvino_int8_rows_also_get_the_symmetric_encoding(tmp_path, monkeypatc
     import onnxruntime as ort
     from onnx import numpy_helper
 
-    from edgeseq.bench.suite import SYMMETRIC_SUFFIX, SuiteModel, prepare_model
     from edgeseq.optimization import int8
     from edgeseq.optimization.conv_weights import conv_weight_dequantizers
+    from edgeseq.pipeline.suite import SYMMETRIC_SUFFIX, SuiteModel, prepare_model
 
     def zero_points(path):
         proto = onnx.load(str(path))
