@@ -6,7 +6,7 @@ import json
 
 import numpy as np
 import pytest
-from runtime_testlib import SHIPPED_MODEL, digits_uint8, run_without_torch, save_pngs
+from testkit import SHIPPED_MODEL, digits_uint8, run_without_torch, save_pngs
 
 # The shipped model's test accuracy is recorded in its metadata (~0.97+); 100 test-split digits
 # at 0.9 leave room for a few hard ones while a broken preprocessing (chance: 0.1) cannot pass.
@@ -25,7 +25,7 @@ print(json.dumps([r.to_json() for r in results]))
 def test_runtime_predicts_without_torch_and_agrees_with_torch(tiny_classifier, digit_pngs):
     import torch
 
-    path, model, pre = tiny_classifier
+    path, model, pre = tiny_classifier.onnx, tiny_classifier.model, tiny_classifier.preprocess
     paths, _, pixels = digit_pngs
     proc = run_without_torch(PREDICT_SCRIPT, str(path), *map(str, paths))
     assert proc.returncode == 0, proc.stderr
@@ -68,7 +68,7 @@ def test_blocker_really_blocks_torch():
 
 
 def test_cli_predict_without_torch(tiny_classifier, digit_pngs):
-    path = tiny_classifier[0]
+    path = tiny_classifier.onnx
     folder = digit_pngs[0][0].parent
     code = "import sys\nfrom edgeseq.cli import main\nsys.exit(main(sys.argv[1:]))"
     proc = run_without_torch(code, "predict", str(path), str(folder), "--json", "--top-k", "2")
