@@ -7,7 +7,7 @@ from pathlib import Path
 
 from edgeseq.cli import VERBS
 
-ROOT = Path(__file__).parents[2]
+ROOT = Path(__file__).parents[1]
 README = (ROOT / "README.md").read_text(encoding="utf-8")
 
 
