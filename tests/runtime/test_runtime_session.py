@@ -12,17 +12,19 @@ import pytest
 from testkit import REPO
 
 from edgeseq import cpu
+from edgeseq.cpu import usable_cpus, usable_physical_cores
 from edgeseq.errors import DependencyError, InputError
 from edgeseq.fileio import sha256_file
 from edgeseq.runtime import Predictor
 from edgeseq.runtime import session as session_mod
-from edgeseq.runtime.session import SessionConfig, cuda_available, physical_cores, session_options, usable_cpus
+from edgeseq.runtime.options import SessionConfig, session_options
+from edgeseq.runtime.session import cuda_available
 
 gpu = pytest.mark.skipif(not cuda_available(), reason="needs onnxruntime-gpu and a CUDA GPU")
 
 
 def test_default_threads_are_physical_cores_and_never_exceed_usable_cpus(tiny_classifier):
-    cores = physical_cores()
+    cores = usable_physical_cores()
     assert 1 <= cores <= usable_cpus() <= (os.cpu_count() or 1)
     predictor = Predictor(tiny_classifier.onnx)
     assert predictor.threads == cores
@@ -33,7 +35,7 @@ def test_cgroup_quota_caps_usable_cpus(monkeypatch, tmp_path):
     quota = tmp_path / "cpu.max"
     quota.write_text("100000 100000\n")  # one CPU's worth of time per period
     monkeypatch.setattr(cpu, "CGROUP_CPU_MAX", str(quota))
-    assert usable_cpus() == 1 and physical_cores() == 1
+    assert usable_cpus() == 1 and usable_physical_cores() == 1
     assert SessionConfig().intra_op_threads == 1
 
 
