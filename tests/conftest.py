@@ -15,6 +15,9 @@ Fixtures (helpers and the builders they use are in ``tests/testkit.py``):
     perturb_initializer factory: copy an ONNX file with one float weight changed
 
 The session-scoped models are shared: copy their files (``testkit.copy_model``) before changing them.
+
+``--cpu-durations=N`` lists the N tests that used the most CPU time (this process and the children it
+waited for; 0: all), which, unlike ``--durations``, does not grow when other jobs share the machine.
 """
 
 from __future__ import annotations
@@ -36,6 +39,44 @@ except ImportError:  # pragma: no cover - base install
     pass
 
 TINY_SIZE = (16, 32)  # (height, width) of make_model's default input: smallcnn's two 2x2 pools leave 4x8
+
+# ------------------------------------------------------------------------------------------ CPU time per test
+
+_CPU_SECONDS: dict[str, float] = {}
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--cpu-durations",
+        type=int,
+        default=None,
+        metavar="N",
+        help="show the N tests that used the most CPU time, setup and teardown included (0: all)",
+    )
+
+
+def _cpu_now() -> float:
+    times = os.times()
+    return times.user + times.system + times.children_user + times.children_system
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None):
+    start = _cpu_now()
+    yield
+    _CPU_SECONDS[item.nodeid] = _cpu_now() - start
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:
+    count = config.getoption("--cpu-durations")
+    if count is None or not _CPU_SECONDS:
+        return
+    ranked = sorted(_CPU_SECONDS.items(), key=lambda item: item[1], reverse=True)
+    terminalreporter.section("CPU time per test (user + system, this process and its children)")
+    for nodeid, seconds in ranked[: count or None]:
+        terminalreporter.write_line(f"{seconds:8.2f}s  {nodeid}")
+    terminalreporter.write_line(f"{sum(_CPU_SECONDS.values()):8.2f}s  total over {len(ranked)} tests")
+
 
 # ------------------------------------------------------------------------------------------ tiny models
 

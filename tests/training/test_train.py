@@ -15,6 +15,10 @@ from edgeseq.config import load_config
 from edgeseq.errors import ConfigError
 from edgeseq.training import evaluate_checkpoint, train
 
+# The shipped recipe for two epochs (about 45 s of CPU): the fast tier trains the tiny variants instead
+# (tests/training/test_train_tiny.py) and resumes one (test_resume_and_checkpoint_checks.py).
+pytestmark = pytest.mark.slow
+
 # Ten classes: chance is 10%. Two short epochs of the digits recipe reach ~75-95% here; 60% is
 # "beats chance by a wide margin" with room for thread-count and platform noise.
 MIN_SHORT_RUN_ACCURACY = 0.60
