@@ -31,5 +31,16 @@ def test_readme_setup_commands_match_ci() -> None:
     assert 'pip install -e ".[train]" && edgeseq pipeline models/digits-rows-lstm.toml' in README
 
 
+def test_ci_runs_the_linters_and_mypy_before_the_tests_and_the_readme_says_so() -> None:
+    ci = (ROOT / ".ci" / "run").read_text()
+    steps = ["ruff check .", "ruff format --check .", "mypy", "python -m pytest"]
+    lines = [line.strip() for line in ci.splitlines()]
+    where = [next(i for i, line in enumerate(lines) if line.startswith(step)) for step in steps]
+    assert where == sorted(where), "ruff, ruff format, mypy, then pytest"
+    development = README[README.index("## Development") :]
+    for text in (*steps[:3], 'pytest -q -m "not slow"', "tests/test_architecture.py", "tests/conftest.py"):
+        assert text in development, text
+
+
 def test_readme_has_no_unfilled_sections() -> None:
     assert not re.search(r"\b[A-Z]+_(SECTION|RESULT|SUMMARY)\b", README)
