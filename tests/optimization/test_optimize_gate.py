@@ -56,7 +56,7 @@ def test_perturbed_variant_is_rejected_at_zero_drop(tiny_lstm: Path, labelled_by
     from onnx import numpy_helper
 
     model = onnx.load(str(tiny_lstm))
-    head = next(t for t in model.graph.initializer if t.name == "fc.weight")
+    head = next(t for t in model.graph.initializer if t.name == "head.fc.weight")
     head.CopyFrom(numpy_helper.from_array(-numpy_helper.to_array(head), head.name))
     perturbed = tmp_path / "perturbed.onnx"
     onnx.save(model, str(perturbed))
@@ -70,11 +70,11 @@ def test_perturbed_variant_is_rejected_at_zero_drop(tiny_lstm: Path, labelled_by
     assert gate(reference, variant, 0.0)[0] is False
 
 
-def test_ctc_models_are_gated_on_cer(tiny_ctc: Path, labelled_by, tmp_path: Path) -> None:
-    samples = labelled_by(tiny_ctc, 16)
+def test_ctc_models_are_gated_on_cer(tiny_ctc, labelled_by, tmp_path: Path) -> None:
+    samples = labelled_by(tiny_ctc.onnx, 16)
     assert all(isinstance(t, str) for t in samples.targets)
     config = OptimizeConfig(variants=["int8-mixed"], latency_runs=0, max_accuracy_drop=100.0)
-    result = optimize(tiny_ctc, tmp_path, config, calibration=samples, evaluation=samples)
+    result = optimize(tiny_ctc.onnx, tmp_path, config, calibration=samples, evaluation=samples)
     fp32, mixed = result.variant("fp32").score, result.variant("int8-mixed").score
     assert fp32.metric_name == "cer" and fp32.metric == pytest.approx(0.0)
     assert mixed.metric_name == "cer" and mixed.metric >= 0.0

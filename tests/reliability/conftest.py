@@ -1,19 +1,19 @@
 """Fixtures for the reliability tests, and the summary of bad inputs tried (printed at the end of the run).
 
-Models: a tiny digits classifier exported once per session with ``edgeseq.export.export_onnx`` (the real
-exporter, so the file has edgeseq metadata and a manifest); the shipped digits model for the soak when it
-is there. Hostile graphs are built per test with ``reliability_testlib``.
+Models: the kit's tiny digits classifier (``tests/conftest.py``: written by the real exporter, so the file
+has edgeseq metadata and a manifest); the shipped digits model for the soak when it is there. Hostile
+graphs are built per test with ``reliability_testlib``.
 """
 
 from __future__ import annotations
 
 import json
-import shutil
 from collections import Counter
 from pathlib import Path
 
 import pytest
-from reliability_testlib import SHIPPED_MODEL, SUMMARY_FILE, TALLY, export_tiny_classifier
+from reliability_testlib import SUMMARY_FILE, TALLY
+from testkit import SHIPPED_MODEL, copy_model
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config):
@@ -34,19 +34,15 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
 
 
 @pytest.fixture(scope="session")
-def tiny_model(tmp_path_factory) -> Path:
-    """Path of the tiny classifier (``tiny.onnx`` with ``tiny.json`` beside it); do not modify it."""
-    return export_tiny_classifier(tmp_path_factory.mktemp("tiny"))
+def tiny_model(tiny_classifier) -> Path:
+    """Path of the kit's tiny classifier (``tiny.onnx`` with ``tiny.json`` beside it); do not modify it."""
+    return tiny_classifier.onnx
 
 
 @pytest.fixture()
 def model_copy(tiny_model, tmp_path) -> Path:
     """A private copy of the tiny model and its manifest, free to damage."""
-    dst = tmp_path / "model" / "tiny.onnx"
-    dst.parent.mkdir()
-    shutil.copyfile(tiny_model, dst)
-    shutil.copyfile(tiny_model.with_suffix(".json"), dst.with_suffix(".json"))
-    return dst
+    return copy_model(tiny_model, tmp_path / "model")
 
 
 @pytest.fixture(scope="session")

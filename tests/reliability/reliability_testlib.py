@@ -1,4 +1,5 @@
-"""Helpers shared by the reliability tests (a plain module: tests/reliability is on sys.path).
+"""Helpers shared by the reliability tests (a plain module: tests/reliability is on sys.path); the tiny
+models and the helpers every folder uses are in ``tests/testkit.py``.
 
 They live here rather than in conftest.py because ``from conftest import ...`` picks whichever folder's
 conftest was imported first when several test folders run in one session.
@@ -15,9 +16,8 @@ from collections import Counter
 from pathlib import Path
 
 import numpy as np
+from testkit import REPO as REPO  # re-exported: the battery's tests import it from here
 
-REPO = Path(__file__).resolve().parents[2]
-SHIPPED_MODEL = REPO / "models" / "digits-rows-lstm.onnx"
 SUMMARY_FILE = Path(tempfile.gettempdir()) / "edgeseq-reliability-summary.json"
 FLOATS_1_2 = np.array([1.0, 2.0], dtype=np.float32).tobytes()
 
@@ -35,24 +35,6 @@ def rss_bytes() -> int:
     """Resident set size of this process (Linux /proc)."""
     pages = int(Path("/proc/self/statm").read_text().split()[1])
     return pages * os.sysconf("SC_PAGE_SIZE")
-
-
-def export_tiny_classifier(folder: Path, seed: int = 0) -> Path:
-    """Export an untrained tiny 16x16 grayscale digits classifier with edgeseq metadata and a manifest."""
-    import torch
-
-    from edgeseq.config import PreprocessConfig
-    from edgeseq.export import export_onnx
-    from edgeseq.nn import build_model, tiny_model_config
-    from edgeseq.runtime.metadata import ModelMetadata
-
-    torch.manual_seed(seed)
-    pre = PreprocessConfig(height=16, width=16)
-    model = build_model(tiny_model_config(), pre, 10).eval()
-    meta = ModelMetadata(task="classification", labels=[str(d) for d in range(10)], preprocess=dict(vars(pre)))
-    path = folder / "tiny.onnx"
-    export_onnx(model, torch.zeros(2, 1, 16, 16), path, metadata=meta)
-    return path
 
 
 def add_graph(nodes, initializers=(), *, opsets=(("", 17),), functions=()):

@@ -163,14 +163,9 @@ def test_sigkill_mid_epoch_and_mid_save_then_resume(tmp_path):
 
 
 @pytest.fixture(scope="module")
-def small_checkpoint(tmp_path_factory) -> Path:
-    """A 1-epoch checkpoint of the shrunk digits recipe (trained in this process, ~2 s)."""
-    from edgeseq.config import load_config
-    from edgeseq.training import train
-
-    out = tmp_path_factory.mktemp("ckpt")
-    train(load_config(RECIPE, ["train.epochs=1", *SMALL]), out)
-    return out / "best.pt"
+def small_checkpoint(tiny_classifier) -> Path:
+    """The kit's tiny digits checkpoint (read only: the exports below write elsewhere)."""
+    return tiny_classifier.checkpoint
 
 
 def _work_dirs(target: Path) -> set[str]:

@@ -12,8 +12,8 @@ from reliability_testlib import tally
 
 from edgeseq.errors import ModelFileError
 from edgeseq.runtime import isolation
+from edgeseq.runtime.options import SessionConfig
 from edgeseq.runtime.safety import create_session_isolated, probe_in_subprocess
-from edgeseq.runtime.session import SessionConfig
 
 # Prepended to the child's code: the child dies by a real signal, as onnxruntime does on a bad graph.
 CRASH = "import os, signal; os.kill(os.getpid(), signal.{sig})\n"

@@ -469,7 +469,7 @@ def test_deep_nesting_is_refused_without_recursion_error(tmp_path):
 @pytest.fixture(scope="module")
 def ort_model(tiny_model, tmp_path_factory) -> Path:
     """The tiny model converted to ONNX Runtime's flatbuffer format (.ort)."""
-    from edgeseq.passes.ortformat import convert_to_ort
+    from edgeseq.optimization.variants.ort_format import convert_to_ort
 
     dst = tmp_path_factory.mktemp("ort") / "tiny.ort"
     convert_to_ort(tiny_model, dst)

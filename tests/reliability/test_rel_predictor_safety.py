@@ -19,7 +19,7 @@ from reliability_testlib import add_graph, external_model, tally
 from edgeseq.cli import main
 from edgeseq.errors import ModelFileError
 from edgeseq.runtime import Predictor
-from edgeseq.runtime.session import SessionConfig
+from edgeseq.runtime.options import SessionConfig
 
 
 def _config(**fields) -> SessionConfig:

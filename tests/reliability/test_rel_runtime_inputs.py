@@ -2,14 +2,17 @@
 valid result or an EdgeseqError whose one-line message says what was expected; nothing else escapes.
 
 Property-based (hypothesis) over array ranks 0-5, dtypes, sizes (0 included), NaN/Inf and container
-types, for predict() and run(); then files: not images, truncated PNG/JPEG at many cut points, a
-decompression bomb, folders, FIFOs, and every PIL mode.
+types, for predict() and run(): every generated input has its stated outcome (``predictor_oracle``: refused
+with an InputError saying why, or accepted with results of the right number, shape and dtype), so a
+wrong acceptance fails as surely as a crash. Then files: not images, truncated PNG/JPEG at many cut
+points, a decompression bomb, folders, FIFOs, and every PIL mode.
 """
 
 from __future__ import annotations
 
 import io
 import os
+import re
 import struct
 import zlib
 
@@ -19,9 +22,10 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 from PIL import Image
+from predictor_oracle import Accepted, Outcome, Refused, predict_outcome, run_outcome
 from reliability_testlib import tally
 
-from edgeseq.errors import EdgeseqError
+from edgeseq.errors import EdgeseqError, InputError
 from edgeseq.runtime import Predictor
 from edgeseq.runtime.results import Prediction
 
@@ -53,11 +57,31 @@ def _outcome(kind: str, call, *args, **kwargs):
 
 
 def _check_predictions(result, count: int | None = None) -> None:
-    items = result if isinstance(result, list) else [result]
-    if count is not None:
-        assert len(items) == count
+    """A valid classification result: one Prediction (``count`` None) or a list of ``count`` of them."""
+    if count is None:
+        assert isinstance(result, Prediction), type(result)
+        items = [result]
+    else:
+        assert isinstance(result, list) and len(result) == count, result
+        items = result
     for item in items:
-        assert isinstance(item, Prediction) and 0.0 <= item.score <= 1.0 and item.label in "0123456789"
+        assert isinstance(item, Prediction) and item.label in "0123456789" and item.label == str(item.index)
+        assert 0.0 <= item.score <= 1.0 and item.top_k[0] == (item.label, item.score)
+        scores = [score for _, score in item.top_k]
+        assert len(scores) == 5 and scores == sorted(scores, reverse=True)  # the default top_k=5
+
+
+def _expect(kind: str, expected: Outcome, call, *args, **kwargs):
+    """Run ``call`` and hold it to ``expected``: the stated InputError, or an accepted call (result returned)."""
+    result = _outcome(kind, call, *args, **kwargs)
+    if isinstance(expected, Refused):
+        assert isinstance(result, InputError), (
+            f"{kind}: expected InputError matching {expected.match!r}, got {result!r}"
+        )
+        assert re.search(expected.match, str(result)), (expected.match, str(result))
+    else:
+        assert not isinstance(result, EdgeseqError), f"{kind}: expected a result, got {result!r}"
+    return result
 
 
 def _arrays():
@@ -77,24 +101,27 @@ def _arrays():
 @settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(array=_arrays())
 @example(array=np.zeros((2, 1, 16, 16), np.float32))
+@example(array=np.zeros((2, 1, 40, 16), np.float32))  # any height: rows is the model's dynamic axis
 @example(array=np.zeros((2, 8, 8), np.uint8))
+@example(array=np.zeros((3, 8, 8, 4), np.uint8))
 def test_predict_any_array(predictor, array):
-    result = _outcome("runtime: predict(array of any rank/dtype)", predictor.predict, array)
-    if not isinstance(result, EdgeseqError):
-        _check_predictions(result, array.shape[0] if array.ndim == 4 else None)
-        assert array.dtype in (np.uint8, np.float32)
-        assert array.size > 0
+    expected = predict_outcome(array, predictor.input_shape)
+    result = _expect("runtime: predict(array of any rank/dtype)", expected, predictor.predict, array)
+    if isinstance(expected, Accepted):
+        _check_predictions(result, expected.count)
 
 
 @settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(array=_arrays())
 @example(array=np.zeros((2, 1, 16, 16), np.float32))
 @example(array=np.zeros((1, 1, 40, 16), np.float32))
+@example(array=np.zeros((1, 1, 16, 40), np.float32))
 def test_run_any_array(predictor, array):
-    result = _outcome("runtime: run(array of any rank/dtype)", predictor.run, array)
-    if not isinstance(result, EdgeseqError):
-        assert array.dtype == np.float32 and array.ndim == 4 and np.isfinite(array).all()
-        assert result["logits"].shape == (array.shape[0], 10)
+    expected = run_outcome(array, predictor.input_shape)
+    result = _expect("runtime: run(array of any rank/dtype)", expected, predictor.run, array)
+    if isinstance(expected, Accepted):
+        assert list(result) == ["logits"]
+        assert result["logits"].shape == (expected.count, 10) and result["logits"].dtype == np.float32
 
 
 @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -107,61 +134,82 @@ def test_run_any_array(predictor, array):
 )
 @example(batch=3, channels=1, height=16, width=16, poison=None)
 @example(batch=1, channels=1, height=24, width=16, poison=None)
+@example(batch=2, channels=1, height=16, width=24, poison=None)
 def test_float_batches_of_any_geometry(predictor, batch, channels, height, width, poison):
-    """Already preprocessed NCHW float32 batches: wrong channels, sizes the graph refuses, NaN/Inf."""
+    """Already preprocessed NCHW float32 batches: wrong channels, sizes the graph refuses, NaN/Inf.
+
+    The graph's width is fixed (16) and its height is not (the rows sequencer's axis): one channel,
+    finite values and width 16 are accepted at any height; anything else is refused, saying which.
+    """
     x = np.zeros((batch, channels, height, width), np.float32)
     if poison is not None:
         x[-1, 0, 0, -1] = poison
-    result = _outcome("runtime: float NCHW batch (channels/size/NaN/Inf)", predictor.predict, x)
-    if channels != 1 or poison is not None:
-        assert isinstance(result, EdgeseqError)
-    elif (height, width) == (16, 16):
-        _check_predictions(result, batch)
-    elif not isinstance(result, EdgeseqError):  # a size the graph accepts too (dynamic axes)
+    expected: Outcome
+    if channels != 1:
+        expected = Refused(rf"got {channels} channels .*expected 1 for color='L'")
+    elif poison is not None:
+        expected = Refused(r"got NaN or Inf values; expected finite numbers")
+    elif width != 16:
+        expected = Refused(rf"got an image of shape \(1, {height}, {width}\) .*expected \(1, '\?', 16\)")
+    else:
+        expected = Accepted(batch)
+    assert type(predict_outcome(x, predictor.input_shape)) is type(expected)  # the oracle agrees
+    result = _expect("runtime: float NCHW batch (channels/size/NaN/Inf)", expected, predictor.predict, x)
+    if isinstance(expected, Accepted):
         _check_predictions(result, batch)
 
 
+# (value, what predict() must do with it)
+EXPECTED_ACTUAL = r"got {}; expected a file path, a PIL image, a uint8 HxW/HxWxC array or a float32 NCHW batch"
 JUNK = [
-    None,
-    0,
-    3.5,
-    b"\x89PNG",
-    "",
-    {"images": 1},
-    [],
-    [None],
-    [np.zeros((8, 8), np.uint8), "missing.png"],
-    object(),
-    np.zeros((8, 8), np.uint8).tolist(),
-    (np.zeros((8, 8), np.uint8),),
+    (None, Refused(EXPECTED_ACTUAL.format("NoneType"))),
+    (0, Refused(EXPECTED_ACTUAL.format("int"))),
+    (3.5, Refused(EXPECTED_ACTUAL.format("float"))),
+    (b"\x89PNG", Refused(EXPECTED_ACTUAL.format("bytes"))),
+    ("", Refused(r"image path is empty; expected a file path")),
+    ({"images": 1}, Refused(EXPECTED_ACTUAL.format("dict"))),
+    ([], Refused(r"got an empty list; expected at least one image")),
+    ([None], Refused(r"list item: " + EXPECTED_ACTUAL.format("NoneType"))),
+    ([np.zeros((8, 8), np.uint8), "missing.png"], Refused(r"image file 'missing.png' not found")),
+    (object(), Refused(EXPECTED_ACTUAL.format("object"))),
+    (np.zeros((8, 8), np.uint8).tolist(), Refused(r"list item: " + EXPECTED_ACTUAL.format("list"))),
+    ((np.zeros((8, 8), np.uint8),), Accepted(1)),  # a tuple is a sequence of images: one result per image
 ]
 
 
-@pytest.mark.parametrize("value", JUNK, ids=[type(v).__name__ + str(i) for i, v in enumerate(JUNK)])
-def test_junk_values(predictor, value):
-    result = _outcome("runtime: junk value (None/number/bytes/dict/nested list)", predictor.predict, value)
-    if not isinstance(result, EdgeseqError):  # the tuple of one valid image
-        _check_predictions(result, 1)
+@pytest.mark.parametrize(("value", "expected"), JUNK, ids=[type(v).__name__ + str(i) for i, (v, _) in enumerate(JUNK)])
+def test_junk_values(predictor, value, expected):
+    result = _expect("runtime: junk value (None/number/bytes/dict/nested list)", expected, predictor.predict, value)
+    if isinstance(expected, Accepted):
+        _check_predictions(result, expected.count)
 
 
 @pytest.mark.parametrize("top_k", [0, -1, 1.5, "3", True, None])
 def test_bad_top_k(predictor, top_k):
-    assert isinstance(
-        _outcome("runtime: bad top_k", predictor.predict, np.zeros((8, 8), np.uint8), top_k), EdgeseqError
-    )
+    expected = Refused(rf"top_k: got {re.escape(repr(top_k))}; expected a positive integer")
+    _expect("runtime: bad top_k", expected, predictor.predict, np.zeros((8, 8), np.uint8), top_k)
 
 
 def test_run_with_wrong_names_and_containers(predictor):
     good = np.zeros((1, 1, 16, 16), np.float32)
-    for feeds in ({"nope": good}, {}, {"images": good, "extra": good}, [good], {"images": [[1.0]]}, "images"):
-        assert isinstance(_outcome("runtime: run() wrong names/containers", predictor.run, feeds), EdgeseqError)
+    names = r"run\(\): got inputs .*; expected exactly \['images'\]"
+    cases = [
+        ({"nope": good}, names),
+        ({}, names),
+        ({"images": good, "extra": good}, names),
+        ([good], r"run\(\): got list; expected a numpy array or a dict of arrays"),
+        ({"images": [[1.0]]}, r"input 'images': got list; expected a numpy array"),
+        ("images", r"run\(\): got str; expected a numpy array or a dict of arrays"),
+    ]
+    for feeds, match in cases:
+        _expect("runtime: run() wrong names/containers", Refused(match), predictor.run, feeds)
 
 
 def test_empty_and_large_lists(predictor):
     """An empty batch is refused; a large one (5,000 images) runs in chunks of batch_size."""
-    assert isinstance(_outcome("runtime: empty batch", predictor.predict, []), EdgeseqError)
+    _expect("runtime: empty batch", Refused(r"got an empty list; expected at least one image"), predictor.predict, [])
     images = list(np.random.default_rng(0).integers(0, 256, size=(5000, 8, 8), dtype=np.uint8))
-    _check_predictions(_outcome("runtime: huge batch (5,000 images)", predictor.predict, images), 5000)
+    _check_predictions(_expect("runtime: huge batch (5,000 images)", Accepted(5000), predictor.predict, images), 5000)
 
 
 # ------------------------------------------------------------------------------------------ files
@@ -225,14 +273,26 @@ def test_bad_files(predictor, tmp_path):
 
 @pytest.mark.parametrize("mode", ["1", "L", "LA", "P", "PA", "RGB", "RGBA", "CMYK", "YCbCr", "I", "I;16", "F", "HSV"])
 def test_every_pil_mode(predictor, mode):
+    """Every mode Pillow can create converts to the model's color ("L"): one result each."""
     image = Image.new(mode, (12, 9))
-    result = _outcome("runtime: PIL image of any mode", predictor.predict, image)
-    if not isinstance(result, EdgeseqError):
-        _check_predictions(result, None)
+    _check_predictions(_expect("runtime: PIL image of any mode", Accepted(), predictor.predict, image))
 
 
-@pytest.mark.parametrize("shape", [(1, 1), (1, 5000), (5000, 1), (3, 3, 2), (3, 3, 5), (2, 2, 0), (0, 8)])
-def test_odd_pixel_arrays(predictor, shape):
-    result = _outcome("runtime: odd uint8 image shapes", predictor.predict, np.full(shape, 200, np.uint8))
-    if not isinstance(result, EdgeseqError):
-        _check_predictions(result, None)
+@pytest.mark.parametrize(
+    ("shape", "expected"),
+    [
+        ((1, 1), Accepted()),  # resized to the model's 16x16, however thin
+        ((1, 5000), Accepted()),
+        ((5000, 1), Accepted()),
+        ((3, 3, 2), Refused(r"got shape \(3, 3, 2\); expected HxW or HxWxC with C in 1, 3, 4")),
+        ((3, 3, 5), Refused(r"got shape \(3, 3, 5\); expected HxW or HxWxC with C in 1, 3, 4")),
+        ((2, 2, 0), Refused(r"got an empty array of shape \(2, 2, 0\)")),
+        ((0, 8), Refused(r"got an empty array of shape \(0, 8\)")),
+    ],
+)
+def test_odd_pixel_arrays(predictor, shape, expected):
+    array = np.full(shape, 200, np.uint8)
+    assert type(predict_outcome(array, predictor.input_shape)) is type(expected)  # the oracle agrees
+    result = _expect("runtime: odd uint8 image shapes", expected, predictor.predict, array)
+    if isinstance(expected, Accepted):
+        _check_predictions(result)

@@ -73,6 +73,7 @@ def test_one_predictor_shared_by_8_threads(soak_model, inputs):
     assert mismatches == 0
 
 
+@pytest.mark.slow  # 11,000 calls: about 18 s of CPU
 def test_memory_stays_flat_over_10000_calls(soak_model, inputs):
     predictor = Predictor(soak_model, providers="cpu", threads=1)
     bad = [np.zeros((8, 8), np.int16), np.full((1, 1, 16, 16), np.nan, np.float32), Path("/nonexistent.png"), []]

@@ -1,12 +1,10 @@
-"""Models written by edgeseq.export.export_onnx (the real exporter) run through the Predictor unchanged."""
+"""Models written by edgeseq.export (the real exporter, every output option) run through the Predictor unchanged."""
 
 from __future__ import annotations
 
-from dataclasses import asdict
-
 import numpy as np
 import pytest
-from runtime_testlib import ALPHABET, DIGIT_LABELS
+from testkit import DIGIT_LABELS
 
 from edgeseq.runtime import Predictor
 from edgeseq.runtime.preprocess import preprocess_image
@@ -18,23 +16,14 @@ PROB_ATOL = 1e-4
 @pytest.mark.parametrize(
     ("in_graph", "probabilities"), [(False, False), (True, True)], ids=["plain", "in-graph+probabilities"]
 )
-def test_exported_classifier(tmp_path, digit_pngs, in_graph, probabilities):
+def test_exported_classifier(tiny_kit, digit_pngs, in_graph, probabilities):
     torch = pytest.importorskip("torch")
-    from edgeseq.config import PreprocessConfig
-    from edgeseq.export import ExportOptions, export_onnx
-    from edgeseq.nn import build_model, tiny_model_config
-    from edgeseq.runtime.metadata import ModelMetadata
+    tiny = tiny_kit.for_task("classification", preprocess_in_graph=in_graph, probabilities=probabilities)
+    model, pre = tiny.model, tiny.preprocess
 
-    torch.manual_seed(0)
-    pre = PreprocessConfig(height=16, width=16)
-    model = build_model(tiny_model_config(), pre, 10).eval()
-    meta = ModelMetadata(task="classification", labels=DIGIT_LABELS, preprocess=asdict(pre))
-    options = ExportOptions(preprocess_in_graph=in_graph, probabilities=probabilities)
-    path = tmp_path / "exported.onnx"
-    export_onnx(model, torch.zeros(2, 1, 16, 16), path, options, meta)
-
-    predictor = Predictor(path)
+    predictor = Predictor(tiny.onnx)
     assert predictor.metadata.preprocess["in_graph"] is in_graph
+    assert ("probabilities" in predictor.output_names) is probabilities
     paths, _, pixels = digit_pngs
     results = predictor.predict(paths[:12], top_k=10)
     with torch.no_grad():
@@ -44,27 +33,51 @@ def test_exported_classifier(tmp_path, digit_pngs, in_graph, probabilities):
     np.testing.assert_allclose(runtime, probs.numpy(), atol=PROB_ATOL)
 
 
-def test_exported_ctc_with_dynamic_width(tmp_path):
+def test_exported_ctc_with_dynamic_width(tiny_ctc):
     torch = pytest.importorskip("torch")
-    from edgeseq.config import PreprocessConfig
-    from edgeseq.export import export_onnx
-    from edgeseq.nn import build_model, tiny_model_config
-    from edgeseq.runtime.metadata import ModelMetadata
-
-    torch.manual_seed(1)
-    pre = PreprocessConfig(height=16, width=32, resize="height", min_width=8, max_width=64)
-    model = build_model(tiny_model_config(sequencer="columns", head="ctc"), pre, len(ALPHABET) + 1).eval()
-    meta = ModelMetadata(task="ctc", alphabet=ALPHABET, preprocess=asdict(pre))
-    path = tmp_path / "ctc.onnx"
-    export_onnx(model, torch.zeros(2, 1, 16, 32), path, metadata=meta)
-
-    predictor = Predictor(path)
-    rng = np.random.default_rng(0)
-    images = [rng.integers(0, 256, size=(16, w), dtype=np.uint8) for w in (8, 24, 40, 64, 24)]
-    batched = predictor.predict(images)
     from edgeseq.runtime.decode import ctc_greedy
+
+    model, pre = tiny_ctc.model, tiny_ctc.preprocess
+    predictor = Predictor(tiny_ctc.onnx)
+    alphabet = predictor.metadata.alphabet
+    rng = np.random.default_rng(0)
+    # 16 high: scaled to the model's height, so every width changes, some clamped to min_width/max_width
+    images = [rng.integers(0, 256, size=(16, w), dtype=np.uint8) for w in (4, 24, 40, 64, 24, 90)]
+    batched = predictor.predict(images)
+    assert len({preprocess_image(image, pre).shape for image in images}) >= 4  # several widths in one call
 
     for image, result in zip(images, batched, strict=True):
         with torch.no_grad():
             logits = model(torch.from_numpy(preprocess_image(image, pre)[None]))[0].numpy()
-        assert result.text == ctc_greedy(logits, ALPHABET)[0]
+        assert result.text == ctc_greedy(logits, alphabet)[0]
+
+
+def _tiny_variants() -> list[str]:
+    try:
+        from edgeseq.nn import TINY_CONFIGS
+    except ImportError:  # the base install: no torch, nothing to export
+        return []
+    return TINY_CONFIGS.names()
+
+
+@pytest.mark.parametrize("name", _tiny_variants())
+def test_every_tiny_variant_runs_in_the_predictor(tiny_kit, name):
+    """Every registered tiny variant (every sequencer, RNN kind, head, direction, depth and step), exported by
+    the kit, gives the Predictor the same answers as PyTorch at its configured size."""
+    torch = pytest.importorskip("torch")
+    tiny = tiny_kit.get(name)
+    predictor = Predictor(tiny.onnx, threads=1)
+    pre = tiny.preprocess
+    rng = np.random.default_rng(0)
+    images = [rng.integers(0, 256, size=(pre.height, pre.width), dtype=np.uint8) for _ in range(3)]
+    results = predictor.predict(images)
+    with torch.no_grad():
+        logits = tiny.model(torch.from_numpy(np.stack([preprocess_image(i, pre) for i in images]))).numpy()
+    if tiny.task == "ctc":
+        from edgeseq.runtime.decode import ctc_greedy
+
+        assert [r.text for r in results] == [ctc_greedy(row, predictor.metadata.alphabet)[0] for row in logits]
+    else:
+        assert [r.index for r in results] == logits.argmax(1).tolist()
+    np.testing.assert_allclose(predictor.run(np.stack([preprocess_image(i, pre) for i in images]))["logits"], logits,
+                               atol=PROB_ATOL)  # fmt: skip

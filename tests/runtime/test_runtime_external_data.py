@@ -20,7 +20,7 @@ def _save_external(tiny_classifier, folder, location="weights.bin", attributes=F
     cannot load those) stored in ``location``."""
     import onnx
 
-    model = onnx.load(str(tiny_classifier[0]))
+    model = onnx.load(str(tiny_classifier.onnx))
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / "model.onnx"
     onnx.save_model(
@@ -59,13 +59,13 @@ def test_parser_finds_exactly_the_external_tensors_onnx_finds(tiny_classifier, t
     found = check_model_file(path).external_data
     assert expected and sorted(e.tensor for e in found) == expected
     assert {e.location for e in found} == {"weights.bin"}
-    assert check_model_file(tiny_classifier[0]).external_data == ()
+    assert check_model_file(tiny_classifier.onnx).external_data == ()
 
 
 def test_weights_file_beside_the_model_loads(tiny_classifier, tmp_path):
     path = _save_external(tiny_classifier, tmp_path / "ok")
     x = np.random.default_rng(0).standard_normal((2, 1, 16, 16)).astype(np.float32)
-    np.testing.assert_array_equal(Predictor(path).run(x)["logits"], Predictor(tiny_classifier[0]).run(x)["logits"])
+    np.testing.assert_array_equal(Predictor(path).run(x)["logits"], Predictor(tiny_classifier.onnx).run(x)["logits"])
 
 
 def test_parent_directory_reference_is_refused(tiny_classifier, tmp_path):

@@ -12,7 +12,7 @@ import re
 
 import numpy as np
 import pytest
-from runtime_testlib import DIGIT_LABELS, REPO
+from testkit import DIGIT_LABELS, REPO
 
 from edgeseq.errors import InputError, ModelFileError
 from edgeseq.runtime import Predictor

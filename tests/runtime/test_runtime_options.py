@@ -10,7 +10,7 @@ import sys
 import numpy as np
 import onnxruntime as ort
 import pytest
-from runtime_testlib import REPO
+from testkit import REPO
 
 from edgeseq.errors import ConfigError, InputError, ModelFileError
 from edgeseq.runtime import isolation, safety, session
@@ -86,7 +86,7 @@ def test_session_options_thread_override_may_oversubscribe():
 
 
 def test_open_session_with_a_config_options_or_bytes(tiny_classifier):
-    path = tiny_classifier[0]
+    path = tiny_classifier.onnx
     x = np.zeros((2, 1, 16, 16), np.float32)
     by_config = open_session(path, SessionConfig(providers="cpu", threads=1), check=True)
     by_options = open_session(path, session_options(SessionConfig(threads=1)), ["CPUExecutionProvider"])
@@ -123,7 +123,7 @@ def test_the_child_imports_the_same_edgeseq(tiny_classifier, tmp_path):
         "from edgeseq.runtime import isolation\n"
         f"isolation._CHILD_CODE = isolation._CHILD_CODE.replace({marker!r}, {marker!r} + "
         "'import edgeseq; print(\"FROM\", edgeseq.__file__)\\n')\n"
-        f"child = isolation.open_session_in_child({str(tiny_classifier[0])!r}, 'ORT_ENABLE_ALL', ['CPUExecutionProvider'])\n"
+        f"child = isolation.open_session_in_child({str(tiny_classifier.onnx)!r}, 'ORT_ENABLE_ALL', ['CPUExecutionProvider'])\n"
         "print(child.returncode, child.stdout, child.stderr)\n"
     )
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}

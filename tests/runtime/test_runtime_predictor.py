@@ -22,7 +22,7 @@ def _torch_logits(model, batch: np.ndarray) -> np.ndarray:
 
 
 def test_classification_matches_torch_for_every_input_kind(tiny_classifier, digit_pngs):
-    path, model, pre = tiny_classifier
+    path, model, pre = tiny_classifier.onnx, tiny_classifier.model, tiny_classifier.preprocess
     paths, _, pixels = digit_pngs
     predictor = Predictor(path)
     batch = np.stack([preprocess_image(p, pre) for p in pixels[:6]])
@@ -48,7 +48,7 @@ def test_classification_matches_torch_for_every_input_kind(tiny_classifier, digi
 
 
 def test_single_image_gives_one_result_and_top_k_is_sorted(tiny_classifier, digit_pngs):
-    path, model, pre = tiny_classifier
+    path, model, pre = tiny_classifier.onnx, tiny_classifier.model, tiny_classifier.preprocess
     paths, _, pixels = digit_pngs
     predictor = Predictor(path)
     result = predictor.predict(paths[0], top_k=4)
@@ -64,7 +64,7 @@ def test_single_image_gives_one_result_and_top_k_is_sorted(tiny_classifier, digi
 
 
 def test_batch_size_does_not_change_results(tiny_classifier, digit_pngs):
-    path, _, _ = tiny_classifier
+    path = tiny_classifier.onnx
     paths, _, _ = digit_pngs
     one_by_one = [Predictor(path, batch_size=1).predict(p) for p in paths[:9]]
     batched = Predictor(path, batch_size=4).predict(paths[:9])
@@ -74,8 +74,8 @@ def test_batch_size_does_not_change_results(tiny_classifier, digit_pngs):
 
 def test_in_graph_preprocessing_model_gets_uint8_pixels(in_graph_classifier, tiny_classifier, digit_pngs):
     paths, _, pixels = digit_pngs
-    in_graph = Predictor(in_graph_classifier)
-    float_model = Predictor(tiny_classifier[0])
+    in_graph = Predictor(in_graph_classifier.onnx)
+    float_model = Predictor(tiny_classifier.onnx)
     assert in_graph.preprocess(paths[0]).dtype == np.uint8
     assert in_graph.preprocess(paths[0]).shape == (1, 16, 16, 1)
     a = in_graph.predict(list(pixels[:8]))
@@ -92,9 +92,9 @@ def _greedy(logits: np.ndarray) -> str:
 
 
 def test_ctc_variable_widths_batched_equal_one_by_one_and_torch(tiny_ctc):
-    path, model, pre = tiny_ctc
+    path, model, pre = tiny_ctc.onnx, tiny_ctc.model, tiny_ctc.preprocess
     rng = np.random.default_rng(0)
-    # widths after resizing to height 16: 8, 16, 20, 32, 64 (clamped): several groups, no padding
+    # widths after resizing to height 32: 16, 32, 40, 64, 32, 128 (clamped from 200), 16: several groups, no padding
     images = [rng.integers(0, 256, size=(16, w), dtype=np.uint8) for w in (8, 16, 20, 32, 16, 100, 8)]
     predictor = Predictor(path, batch_size=8)
     batched = predictor.predict(images)
@@ -113,11 +113,11 @@ def test_ctc_variable_widths_batched_equal_one_by_one_and_torch(tiny_ctc):
 def test_ctc_preprocess_refuses_mixed_widths(tiny_ctc):
     from edgeseq.errors import InputError
 
-    predictor = Predictor(tiny_ctc[0])
+    predictor = Predictor(tiny_ctc.onnx)
     images = [np.zeros((16, 16), np.uint8), np.zeros((16, 32), np.uint8)]
     with pytest.raises(InputError, match="different preprocessed shapes"):
         predictor.preprocess(images)
-    assert predictor.preprocess(images[:1]).shape == (1, 1, 16, 16)
+    assert predictor.preprocess(images[:1]).shape == (1, 1, 32, 32)  # scaled to the model's height 32
 
 
 def test_raw_run_works_without_metadata_and_predict_says_what_is_missing(raw_model, tiny_classifier):
@@ -128,16 +128,17 @@ def test_raw_run_works_without_metadata_and_predict_says_what_is_missing(raw_mod
     x = np.zeros((3, 1, 16, 16), np.float32)
     out = predictor.run(x)
     assert list(out) == ["logits"] and out["logits"].shape == (3, 10)
-    reference = Predictor(tiny_classifier[0]).run({"images": x})["logits"]
+    reference = Predictor(tiny_classifier.onnx).run({"images": x})["logits"]
     np.testing.assert_array_equal(out["logits"], reference)
     with pytest.raises(InputError, match=r"needs edgeseq metadata .*edgeseq\.task.*run\(\)"):
         predictor.predict(np.zeros((8, 8), np.uint8))
 
 
 def test_describes_itself(tiny_classifier):
-    predictor = Predictor(tiny_classifier[0], threads=1)
+    predictor = Predictor(tiny_classifier.onnx, threads=1)
     assert predictor.providers == ("CPUExecutionProvider",)
-    assert predictor.input_name == "images" and predictor.input_shape == (None, 1, 16, 16)
+    # rows sequencer: batch and height are dynamic, the width is fixed
+    assert predictor.input_name == "images" and predictor.input_shape == (None, 1, None, 16)
     assert predictor.labels == [str(d) for d in range(10)] and predictor.task == "classification"
     assert "threads=1" in repr(predictor)
 

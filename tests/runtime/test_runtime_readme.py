@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from runtime_testlib import SHIPPED_MODEL, digits_uint8, run_without_torch, save_pngs
+from testkit import SHIPPED_MODEL, digits_uint8, run_without_torch, save_pngs
 
 EXAMPLE = Path(__file__).with_name("readme_example.py")
 

@@ -9,22 +9,24 @@ import time
 
 import numpy as np
 import pytest
-from runtime_testlib import REPO
+from testkit import REPO
 
 from edgeseq import cpu
+from edgeseq.cpu import usable_cpus, usable_physical_cores
 from edgeseq.errors import DependencyError, InputError
 from edgeseq.fileio import sha256_file
 from edgeseq.runtime import Predictor
 from edgeseq.runtime import session as session_mod
-from edgeseq.runtime.session import SessionConfig, cuda_available, physical_cores, session_options, usable_cpus
+from edgeseq.runtime.options import SessionConfig, session_options
+from edgeseq.runtime.session import cuda_available
 
 gpu = pytest.mark.skipif(not cuda_available(), reason="needs onnxruntime-gpu and a CUDA GPU")
 
 
 def test_default_threads_are_physical_cores_and_never_exceed_usable_cpus(tiny_classifier):
-    cores = physical_cores()
+    cores = usable_physical_cores()
     assert 1 <= cores <= usable_cpus() <= (os.cpu_count() or 1)
-    predictor = Predictor(tiny_classifier[0])
+    predictor = Predictor(tiny_classifier.onnx)
     assert predictor.threads == cores
     assert session_options(predictor.config).intra_op_num_threads == cores
 
@@ -33,7 +35,7 @@ def test_cgroup_quota_caps_usable_cpus(monkeypatch, tmp_path):
     quota = tmp_path / "cpu.max"
     quota.write_text("100000 100000\n")  # one CPU's worth of time per period
     monkeypatch.setattr(cpu, "CGROUP_CPU_MAX", str(quota))
-    assert usable_cpus() == 1 and physical_cores() == 1
+    assert usable_cpus() == 1 and usable_physical_cores() == 1
     assert SessionConfig().intra_op_threads == 1
 
 
@@ -48,8 +50,8 @@ def test_spinning_is_off_by_default_and_can_be_enabled():
 @pytest.mark.parametrize("level", ["disable", "basic", "extended", "all"])
 def test_every_optimization_level_gives_the_same_answers(tiny_classifier, level):
     x = np.random.default_rng(0).standard_normal((3, 1, 16, 16)).astype(np.float32)
-    reference = Predictor(tiny_classifier[0], config=SessionConfig(graph_optimization="disable")).run(x)["logits"]
-    out = Predictor(tiny_classifier[0], config=SessionConfig(graph_optimization=level)).run(x)["logits"]
+    reference = Predictor(tiny_classifier.onnx, config=SessionConfig(graph_optimization="disable")).run(x)["logits"]
+    out = Predictor(tiny_classifier.onnx, config=SessionConfig(graph_optimization=level)).run(x)["logits"]
     np.testing.assert_allclose(out, reference, atol=1e-5)  # fusions reorder float sums: ~1e-7 here
 
 
@@ -64,13 +66,13 @@ def _key(cache) -> dict:
 
 def test_optimized_model_cache_is_written_then_reused(tiny_classifier, tmp_path):
     cache = tmp_path / "cache" / "tiny.opt.onnx"
-    first = _cached(tiny_classifier[0], cache)
+    first = _cached(tiny_classifier.onnx, cache)
     assert cache.is_file() and not list(cache.parent.glob(".*.tmp"))  # written atomically
-    assert _key(cache)["model_sha256"] == sha256_file(tiny_classifier[0])
+    assert _key(cache)["model_sha256"] == sha256_file(tiny_classifier.onnx)
     assert _key(cache)["cache_sha256"] == sha256_file(cache)
     written = cache.stat().st_mtime_ns
     time.sleep(0.01)
-    second = _cached(tiny_classifier[0], cache)
+    second = _cached(tiny_classifier.onnx, cache)
     assert cache.stat().st_mtime_ns == written  # reused, not rewritten
     assert second.session._model_path == str(cache)
     assert second.metadata == first.metadata  # ORT keeps metadata_props in the optimized graph
@@ -103,12 +105,12 @@ def test_a_cache_written_for_one_model_is_not_used_for_another(first, second, tm
 
 def test_a_cache_written_at_one_optimization_level_is_not_reused_at_another(tiny_classifier, tmp_path):
     cache = tmp_path / "tiny.opt.onnx"
-    _cached(tiny_classifier[0], cache, "basic")
+    _cached(tiny_classifier.onnx, cache, "basic")
     assert _key(cache)["graph_optimization"] == "basic"
-    full = _cached(tiny_classifier[0], cache, "all")
-    assert full.session._model_path == str(tiny_classifier[0])
+    full = _cached(tiny_classifier.onnx, cache, "all")
+    assert full.session._model_path == str(tiny_classifier.onnx)
     assert _key(cache)["graph_optimization"] == "all" and _key(cache)["cache_sha256"] == sha256_file(cache)
-    assert _cached(tiny_classifier[0], cache, "all").session._model_path == str(cache)
+    assert _cached(tiny_classifier.onnx, cache, "all").session._model_path == str(cache)
 
 
 def _no_key(cache, other):
@@ -131,11 +133,11 @@ def _key_of_another_runtime(cache, other):
 @pytest.mark.parametrize("spoil", [_no_key, _cache_replaced, _key_not_json, _key_of_another_runtime])
 def test_a_cache_its_key_does_not_vouch_for_is_rebuilt(tiny_classifier, tiny_ctc, tmp_path, spoil):
     cache = tmp_path / "tiny.opt.onnx"
-    _cached(tiny_classifier[0], cache)
+    _cached(tiny_classifier.onnx, cache)
     time.sleep(0.01)
-    spoil(cache, tiny_ctc[0])
-    predictor = _cached(tiny_classifier[0], cache)
-    assert predictor.session._model_path == str(tiny_classifier[0]) and predictor.task == "classification"
+    spoil(cache, tiny_ctc.onnx)
+    predictor = _cached(tiny_classifier.onnx, cache)
+    assert predictor.session._model_path == str(tiny_classifier.onnx) and predictor.task == "classification"
     assert _key(cache)["cache_sha256"] == sha256_file(cache) and _key(cache)["onnxruntime"] != "0.0.1"
 
 
@@ -162,8 +164,8 @@ def _the_model_itself(tmp_path, model):
 
 @pytest.mark.parametrize("where", [_under_a_file, _deeper_under_a_file, _a_folder, _the_model_itself])
 def test_an_unusable_cache_location_is_one_input_error(tiny_classifier, tmp_path, where):
-    cache = where(tmp_path, tiny_classifier[0])
-    model = cache if where is _the_model_itself else tiny_classifier[0]
+    cache = where(tmp_path, tiny_classifier.onnx)
+    model = cache if where is _the_model_itself else tiny_classifier.onnx
     before = sha256_file(model)
     with pytest.raises(InputError, match=r"^optimized_model_path") as info:
         _cached(model, cache)
@@ -173,10 +175,10 @@ def test_an_unusable_cache_location_is_one_input_error(tiny_classifier, tmp_path
 
 @pytest.mark.skipif(cuda_available(), reason="this onnxruntime has the CUDA provider")
 def test_auto_picks_cpu_and_explicit_cuda_refuses_without_it(tiny_classifier):
-    assert Predictor(tiny_classifier[0]).providers == ("CPUExecutionProvider",)
-    assert Predictor(tiny_classifier[0], providers="cpu").providers == ("CPUExecutionProvider",)
+    assert Predictor(tiny_classifier.onnx).providers == ("CPUExecutionProvider",)
+    assert Predictor(tiny_classifier.onnx, providers="cpu").providers == ("CPUExecutionProvider",)
     with pytest.raises(DependencyError, match=r"providers='cuda': this onnxruntime has no CUDAExecutionProvider"):
-        Predictor(tiny_classifier[0], providers="cuda")
+        Predictor(tiny_classifier.onnx, providers="cuda")
 
 
 def test_explicit_cuda_refuses_a_silent_cpu_fallback(tiny_classifier, monkeypatch):
@@ -187,9 +189,9 @@ def test_explicit_cuda_refuses_a_silent_cpu_fallback(tiny_classifier, monkeypatc
     monkeypatch.setattr(session_mod, "cuda_available", lambda: True)
     with pytest.warns(UserWarning, match="CUDAExecutionProvider"):
         with pytest.raises(DependencyError, match=r"fell back to CPUExecutionProvider; expected CUDAExecutionProvider"):
-            Predictor(tiny_classifier[0], providers="cuda")
+            Predictor(tiny_classifier.onnx, providers="cuda")
     with pytest.warns(UserWarning):  # "auto" accepts the fallback and reports what it got
-        assert Predictor(tiny_classifier[0], providers="auto").providers == ("CPUExecutionProvider",)
+        assert Predictor(tiny_classifier.onnx, providers="auto").providers == ("CPUExecutionProvider",)
 
 
 # ----------------------------------------------------------------------------------------- GPU only
@@ -201,10 +203,10 @@ CUDA_ATOL = 1e-3
 @pytest.mark.gpu
 @gpu
 def test_cuda_is_really_used_and_matches_cpu(tiny_classifier, digit_pngs):
-    cuda = _cuda_or_skip(tiny_classifier[0])
+    cuda = _cuda_or_skip(tiny_classifier.onnx)
     assert cuda.providers[0] == "CUDAExecutionProvider"
-    assert Predictor(tiny_classifier[0], providers="auto").providers[0] == "CUDAExecutionProvider"
-    cpu = Predictor(tiny_classifier[0], providers="cpu")
+    assert Predictor(tiny_classifier.onnx, providers="auto").providers[0] == "CUDAExecutionProvider"
+    cpu = Predictor(tiny_classifier.onnx, providers="cpu")
     batch = cpu.preprocess(digit_pngs[0])
     np.testing.assert_allclose(cuda.run(batch)["logits"], cpu.run(batch)["logits"], atol=CUDA_ATOL)
     assert [r.index for r in cuda.predict(batch)] == [r.index for r in cpu.predict(batch)]
@@ -215,8 +217,8 @@ def test_cuda_is_really_used_and_matches_cpu(tiny_classifier, digit_pngs):
 def test_cuda_ctc_variable_widths_match_cpu(tiny_ctc):
     rng = np.random.default_rng(0)
     images = [rng.integers(0, 256, size=(16, w), dtype=np.uint8) for w in (8, 24, 64)]
-    cuda = _cuda_or_skip(tiny_ctc[0])
-    cpu = Predictor(tiny_ctc[0], providers="cpu")
+    cuda = _cuda_or_skip(tiny_ctc.onnx)
+    cpu = Predictor(tiny_ctc.onnx, providers="cpu")
     for image in images:
         x = cpu.preprocess(image)
         np.testing.assert_allclose(cuda.run(x)["logits"], cpu.run(x)["logits"], atol=CUDA_ATOL)

@@ -14,8 +14,8 @@ CALLS_PER_THREAD = 200
 
 def test_shared_predictor_is_thread_safe(tiny_classifier, tiny_ctc):
     rng = np.random.default_rng(0)
-    classifier = Predictor(tiny_classifier[0], threads=1)
-    ctc = Predictor(tiny_ctc[0], threads=1)
+    classifier = Predictor(tiny_classifier.onnx, threads=1)
+    ctc = Predictor(tiny_ctc.onnx, threads=1)
     # mixed inputs: single images, lists, variable-width text lines
     digits = [rng.integers(0, 256, size=(8, 8), dtype=np.uint8) for _ in range(16)]
     lines = [rng.integers(0, 256, size=(16, int(w)), dtype=np.uint8) for w in rng.integers(8, 80, size=16)]

@@ -6,7 +6,7 @@ import json
 
 import numpy as np
 import pytest
-from runtime_testlib import SHIPPED_MODEL, digits_uint8, run_without_torch, save_pngs
+from testkit import SHIPPED_MODEL, digits_uint8, run_without_torch, save_pngs
 
 # The shipped model's test accuracy is recorded in its metadata (~0.97+); 100 test-split digits
 # at 0.9 leave room for a few hard ones while a broken preprocessing (chance: 0.1) cannot pass.
@@ -25,7 +25,7 @@ print(json.dumps([r.to_json() for r in results]))
 def test_runtime_predicts_without_torch_and_agrees_with_torch(tiny_classifier, digit_pngs):
     import torch
 
-    path, model, pre = tiny_classifier
+    path, model, pre = tiny_classifier.onnx, tiny_classifier.model, tiny_classifier.preprocess
     paths, _, pixels = digit_pngs
     proc = run_without_torch(PREDICT_SCRIPT, str(path), *map(str, paths))
     assert proc.returncode == 0, proc.stderr
@@ -38,22 +38,39 @@ def test_runtime_predicts_without_torch_and_agrees_with_torch(tiny_classifier, d
     assert [r["index"] for r in results] == logits.argmax(1).tolist()
 
 
-IMPORT_EVERY_RUNTIME_MODULE = """
+# Heavy optional packages the runtime must never need: importing any of them raises ImportError here.
+BLOCKED = ("torch", "torchvision", "onnx", "onnxscript", "onnxslim", "sklearn", "matplotlib", "openvino")
+# edgeseq modules a runtime import may load: the L0 core and the runtime itself (tests/test_architecture.py)
+CORE = ("edgeseq", "edgeseq.errors", "edgeseq.registry", "edgeseq.fileio", "edgeseq.config", "edgeseq.cpu")
+
+IMPORT_EVERY_RUNTIME_MODULE = f"""
 import importlib, pkgutil, sys
-sys.modules["onnx"] = None
+for blocked in {BLOCKED!r}:
+    sys.modules[blocked] = None
 import edgeseq.runtime
 names = sorted(m.name for m in pkgutil.walk_packages(edgeseq.runtime.__path__, "edgeseq.runtime."))
-for name in names:
+problems = []
+for name in [*names, "edgeseq.runtime", "edgeseq.cpu", "edgeseq.errors"]:
+    # each module on its own: forget every edgeseq module first, so no earlier import hides what it needs
+    for loaded in [m for m in sys.modules if m == "edgeseq" or m.startswith("edgeseq.")]:
+        del sys.modules[loaded]
     importlib.import_module(name)
-for name in ("edgeseq.cpu", "edgeseq.errors"):
-    importlib.import_module(name)
-loaded = [m for m in ("torch", "onnx", "torchvision", "onnxscript") if sys.modules.get(m) is not None]
+    above = sorted(
+        m for m in sys.modules
+        if m.startswith("edgeseq.") and not m.startswith("edgeseq.runtime") and m not in {CORE!r}
+    )
+    if above:
+        problems.append(f"{{name}} loaded {{above}}")
+loaded = [m for m in {BLOCKED!r} if sys.modules.get(m) is not None]
 assert not loaded, loaded
+assert not problems, "importing the runtime loaded modules above it: " + "; ".join(problems)
 print(len(names), " ".join(names))
 """
 
 
 def test_every_runtime_module_imports_without_torch_and_onnx():
+    """edgeseq.runtime and each of its submodules, each imported on its own, work with torch, onnx and the
+    other heavy extras blocked, and load no edgeseq module above the runtime (L0 core only)."""
     proc = run_without_torch(IMPORT_EVERY_RUNTIME_MODULE)
     assert proc.returncode == 0, proc.stderr
     count, *names = proc.stdout.split()
@@ -68,7 +85,7 @@ def test_blocker_really_blocks_torch():
 
 
 def test_cli_predict_without_torch(tiny_classifier, digit_pngs):
-    path = tiny_classifier[0]
+    path = tiny_classifier.onnx
     folder = digit_pngs[0][0].parent
     code = "import sys\nfrom edgeseq.cli import main\nsys.exit(main(sys.argv[1:]))"
     proc = run_without_torch(code, "predict", str(path), str(folder), "--json", "--top-k", "2")

@@ -10,7 +10,7 @@ import sys
 
 import numpy as np
 import pytest
-from runtime_testlib import REPO, SHIPPED_MODEL, digits_uint8, save_pngs
+from testkit import REPO, SHIPPED_MODEL, digits_uint8, save_pngs
 
 pytestmark = pytest.mark.slow
 
@@ -48,7 +48,7 @@ def test_fresh_venv_base_install_runs_predict(tmp_path, tiny_classifier):
     pixels, labels = digits_uint8()
     sevens = np.flatnonzero(labels == 7)[:3]
     pngs = save_pngs(pixels[sevens], tmp_path / "pngs")
-    model = SHIPPED_MODEL if SHIPPED_MODEL.is_file() else tiny_classifier[0]
+    model = SHIPPED_MODEL if SHIPPED_MODEL.is_file() else tiny_classifier.onnx
     proc = subprocess.run(
         [str(bindir / "edgeseq"), "predict", str(model), str(tmp_path / "pngs"), "--json"],
         capture_output=True,

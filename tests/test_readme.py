@@ -7,7 +7,7 @@ from pathlib import Path
 
 from edgeseq.cli import VERBS
 
-ROOT = Path(__file__).parents[2]
+ROOT = Path(__file__).parents[1]
 README = (ROOT / "README.md").read_text(encoding="utf-8")
 
 
@@ -29,6 +29,17 @@ def test_readme_setup_commands_match_ci() -> None:
     ci = (ROOT / ".ci" / "run").read_text()
     assert 'pip install --quiet -e ".[dev]"' in ci and "pytest" in ci
     assert 'pip install -e ".[train]" && edgeseq pipeline models/digits-rows-lstm.toml' in README
+
+
+def test_ci_runs_the_linters_and_mypy_before_the_tests_and_the_readme_says_so() -> None:
+    ci = (ROOT / ".ci" / "run").read_text()
+    steps = ["ruff check .", "ruff format --check .", "mypy", "python -m pytest"]
+    lines = [line.strip() for line in ci.splitlines()]
+    where = [next(i for i, line in enumerate(lines) if line.startswith(step)) for step in steps]
+    assert where == sorted(where), "ruff, ruff format, mypy, then pytest"
+    development = README[README.index("## Development") :]
+    for text in (*steps[:3], 'pytest -q -m "not slow"', "tests/test_architecture.py", "tests/conftest.py"):
+        assert text in development, text
 
 
 def test_readme_has_no_unfilled_sections() -> None:

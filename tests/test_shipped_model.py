@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-ROOT = Path(__file__).parents[2]
+ROOT = Path(__file__).parents[1]
 NAMES = ("digits-rows-lstm.onnx", "digits-rows-lstm.json")
 MAX_SHIPPED_BYTES = 512 * 1024  # "a few hundred KB at most" (issue 4)
 

@@ -152,9 +152,14 @@ def test_load_graph_leaves_external_data_unloaded(tmp_path):
     assert all(not init.raw_data for init in loaded.graph.initializer)
 
 
-def test_passes_graphinfo_reexports_the_graph_helpers():
-    from edgeseq.passes import graphinfo
+def test_passes_graphinfo_reexports_the_graph_helpers(monkeypatch):
+    """The deprecated shim (one release) re-exports these objects and warns when imported."""
+    import importlib
+    import sys
 
+    monkeypatch.delitem(sys.modules, "edgeseq.passes.graphinfo", raising=False)  # warns on first import only
+    with pytest.warns(DeprecationWarning, match=r"edgeseq\.passes\.graphinfo is deprecated"):
+        graphinfo = importlib.import_module("edgeseq.passes.graphinfo")
     assert graphinfo.float_compute_ops is graphs.float_compute_ops
     assert graphinfo.qdq_wrapped is graphs.qdq_wrapped
     assert graphinfo.load_graph is graphs.load_graph

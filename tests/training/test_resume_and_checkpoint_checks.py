@@ -1,6 +1,6 @@
 """--resume refuses a changed run (schedule, data, preprocessing) and malformed checkpoints are ModelFileErrors.
 
-One tiny run of the digits recipe (4/8 channels, hidden 8, 16x16 input, 4 steps per epoch: ~2 s, mostly
+One run of the tiny digits variant (4/8 channels, hidden 8, 16x16 input, 4 steps per epoch: ~2 s, mostly
 building the data) is interrupted after its first epoch, so its last.pt is a genuine half-finished run.
 """
 
@@ -14,23 +14,18 @@ import torch
 
 from edgeseq.checkpoint import load_checkpoint, model_from_checkpoint
 from edgeseq.cli import main
-from edgeseq.config import load_config
+from edgeseq.config import ExperimentConfig, apply_overrides, config_from_dict
 from edgeseq.errors import ConfigError, ModelFileError
+from edgeseq.nn import tiny_config
 from edgeseq.training import resume_config_differences, train
 
-RECIPE = "models/digits-rows-lstm.toml"  # scheduler = "cosine"
-TINY = [
-    "train.threads=1",
-    "train.progress=false",
-    "train.epochs=2",
-    "train.batch_size=32",
-    "train.max_steps_per_epoch=4",
-    "model.backbone_args={channels=[4,8],pools=[[2,2],[2,2]]}",
-    "model.hidden_size=8",
-    "preprocess.height=16",
-    "preprocess.width=16",
-    "data.augment_shift=0",
-]
+# The kit's digits variant (edgeseq.nn.tiny: 4/8 channels, hidden 8, 16x16, cosine schedule, lr 0.003) for
+# two short epochs; `changes` use the --set syntax.
+SHORT = ["train.epochs=2", "train.batch_size=32", "train.max_steps_per_epoch=4"]
+
+
+def _config(*changes: str) -> ExperimentConfig:
+    return config_from_dict(apply_overrides(tiny_config("test_rows_lstm").to_dict(), [*SHORT, *changes]))
 
 
 class _Interrupt(Exception):
@@ -47,7 +42,7 @@ def half_run(tmp_path_factory) -> Path:
     """A run folder whose last.pt holds epoch 1 of 2."""
     out = tmp_path_factory.mktemp("half")
     with pytest.raises(_Interrupt):
-        train(load_config(RECIPE, TINY), out, log=_stop_after_epoch_1)
+        train(_config(), out, log=_stop_after_epoch_1)
     assert load_checkpoint(out / "last.pt")["epoch"] == 1
     return out
 
@@ -72,7 +67,7 @@ def test_resume_refuses_a_changed_run(half_run: Path, tmp_path: Path, change: li
     run = _copy_run(half_run, tmp_path / "run")
     before = (run / "last.pt").read_bytes()
     with pytest.raises(ConfigError) as info:
-        train(load_config(RECIPE, [*TINY, *change]), run, resume=True, log=lambda _line: None)
+        train(_config(*change), run, resume=True, log=lambda _line: None)
     message = str(info.value)
     assert named in message and "new --out folder" in message and "\n" not in message
     assert (run / "last.pt").read_bytes() == before  # refused before anything was written
@@ -80,7 +75,7 @@ def test_resume_refuses_a_changed_run(half_run: Path, tmp_path: Path, change: li
 
 def test_resume_lists_every_difference_in_one_error(half_run: Path, tmp_path: Path) -> None:
     run = _copy_run(half_run, tmp_path / "run")
-    cfg = load_config(RECIPE, [*TINY, "train.lr=0.01", "model.hidden_size=4"])
+    cfg = _config("train.lr=0.01", "model.hidden_size=4")
     expected = r"model and train config differs.*model\.hidden_size: 8 -> 4, train\.lr: 0\.003 -> 0\.01\)"
     with pytest.raises(ConfigError, match=expected):
         train(cfg, run, resume=True, log=lambda _line: None)
@@ -91,7 +86,7 @@ def test_resume_lists_every_difference_in_one_error(half_run: Path, tmp_path: Pa
     [["train.threads=2"], ["train.progress=true"], ["train.device='cpu'"], ["data.num_workers=1"], ["name='other'"]],
 )
 def test_execution_settings_may_change_on_resume(change: list[str]) -> None:
-    assert resume_config_differences(load_config(RECIPE, TINY), load_config(RECIPE, [*TINY, *change])) == []
+    assert resume_config_differences(_config(), _config(*change)) == []
 
 
 @pytest.mark.parametrize("scheduler", ["cosine", "onecycle"])
@@ -100,10 +95,10 @@ def test_resume_may_extend_epochs_and_follows_the_longer_schedule(tmp_path: Path
     # onecycle raise "Tried to step 9 times"; the resumed run must follow the 4-epoch plan instead.
     run = tmp_path / "run"
     with pytest.raises(_Interrupt):
-        train(load_config(RECIPE, [*TINY, f"train.scheduler='{scheduler}'"]), run, log=_stop_after_epoch_1)
-    longer = [*TINY, f"train.scheduler='{scheduler}'", "train.epochs=4"]
-    resumed = train(load_config(RECIPE, longer), run, resume=True, log=lambda _line: None)
-    fresh = train(load_config(RECIPE, longer), tmp_path / "fresh", log=lambda _line: None)
+        train(_config(f"train.scheduler='{scheduler}'"), run, log=_stop_after_epoch_1)
+    longer = [f"train.scheduler='{scheduler}'", "train.epochs=4"]
+    resumed = train(_config(*longer), run, resume=True, log=lambda _line: None)
+    fresh = train(_config(*longer), tmp_path / "fresh", log=lambda _line: None)
     assert [h["epoch"] for h in resumed.history] == [1, 2, 3, 4]
     # epochs 2-4 ran on the 4-epoch schedule: the same learning rates as a run planned for 4 from the start
     assert [h["lr"] for h in resumed.history[1:]] == pytest.approx([h["lr"] for h in fresh.history[1:]])
@@ -112,7 +107,7 @@ def test_resume_may_extend_epochs_and_follows_the_longer_schedule(tmp_path: Path
 def test_resume_with_changed_progress_continues(half_run: Path, tmp_path: Path) -> None:
     run = _copy_run(half_run, tmp_path / "run")
     lines: list[str] = []
-    result = train(load_config(RECIPE, [*TINY, "train.progress=true"]), run, resume=True, log=lines.append)
+    result = train(_config("train.progress=true"), run, resume=True, log=lines.append)
     assert lines[0].startswith(f"resumed from {run / 'last.pt'} after epoch 1")
     assert [h["epoch"] for h in result.history] == [1, 2]
     assert load_checkpoint(run / "last.pt")["epoch"] == 2
@@ -125,7 +120,7 @@ def test_resume_with_weights_that_do_not_fit_is_a_model_file_error(half_run: Pat
     raw["state_dict"][name] = torch.zeros(3, 3)
     torch.save(raw, run / "last.pt")
     with pytest.raises(ModelFileError) as info:
-        train(load_config(RECIPE, TINY), run, resume=True, log=lambda _line: None)
+        train(_config(), run, resume=True, log=lambda _line: None)
     message = str(info.value)
     assert "\n" not in message and str(run / "last.pt") in message and f"size mismatch for {name}" in message
 
