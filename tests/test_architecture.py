@@ -21,7 +21,6 @@ from __future__ import annotations
 import ast
 import fnmatch
 import sys
-import warnings
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -63,37 +62,18 @@ NEVER_IN_RUNTIME = {"torch", "torchvision", "onnxscript", "onnxslim", "sklearn",
 MAX_MODULE_LINES = 500
 MAX_FUNCTION_LINES = 60
 
-# Known leftovers of the bench/web/cli restructuring (worktree wt/bench, in flight while this test was written).
-# Entries are fnmatch patterns of the violation keys the test prints. The lead removes this list after merging
-# wt/bench; an entry that no longer matches anything only warns, so the test passes before and after the merge.
+# Deliberate exceptions, each with its reason. Entries are fnmatch patterns of the violation keys the test prints;
+# an entry that matches nothing fails the test, so the list cannot outlive what it excuses.
 ALLOWED = {
-    "cycle": (
-        # until wt/bench lands: bench/backends <-> bench/profile and bench/runner <-> bench/modelinfo
-        "edgeseq.bench.backends | edgeseq.bench.profile",
-        "edgeseq.bench.modelinfo | edgeseq.bench.runner",
-    ),
     "layer": (
-        # until wt/bench lands: bench/suite.py builds models (moves to edgeseq.pipeline.suite)
-        "edgeseq.bench.suite -> edgeseq.export",
-        "edgeseq.bench.suite -> edgeseq.optimization",
-        "edgeseq.bench.suite -> edgeseq.passes.conv_weights",
-        # after wt/bench lands: bench/suite.py is the deprecated alias of edgeseq.pipeline.suite (add it to SHIMS)
+        # edgeseq.bench.suite is the deprecated alias of edgeseq.pipeline.suite (one release), a re-export only
         "edgeseq.bench.suite -> edgeseq.pipeline.suite",
     ),
     "lazy": (
-        # until wt/bench lands: bench and web import edgeseq inside functions throughout
-        "edgeseq.bench.* -> *",
-        "edgeseq.web.* -> *",
-        # after wt/bench lands: the worker and the plan open the torch/ORT backends lazily
+        # each benchmark worker process opens only its own backend: torch rows must not pay for onnxruntime's
+        # import and ONNX rows must not import torch (their peak RSS is part of the measurement)
         "edgeseq.bench.plan -> edgeseq.bench.torch_backend",
         "edgeseq.bench.worker -> edgeseq.bench.*_backend",
-    ),
-    "module size": ("edgeseq.bench.backends",),  # until wt/bench lands
-    "function length": (  # until wt/bench lands
-        "edgeseq.bench.modelinfo.inspect_model",
-        "edgeseq.bench.runner.bench",
-        "edgeseq.cli.bench_cmd.add_parser",
-        "edgeseq.web.build.build_web",
     ),
 }
 
@@ -202,14 +182,11 @@ def all_imports() -> list[Import]:
 
 
 def check(rule: str, violations: dict[str, str]) -> None:
-    """Fail on violations (key -> detail) that the allow-list does not hold; warn about stale allow-list entries."""
+    """Fail on violations (key -> detail) that the allow-list does not hold, and on stale allow-list entries."""
     allowed = ALLOWED.get(rule, ())
     unexpected = {k: v for k, v in violations.items() if not any(fnmatch.fnmatchcase(k, p) for p in allowed)}
     stale = [p for p in allowed if not any(fnmatch.fnmatchcase(k, p) for k in violations)]
-    if stale:
-        warnings.warn(
-            f"{rule}: allow-list entries that match nothing (stale, or for code not merged yet): {stale}", stacklevel=2
-        )
+    assert not stale, f"{rule}: allow-list entries that match nothing (remove them): {stale}"
     assert not unexpected, f"{rule}: {len(unexpected)} violation(s):\n" + "\n".join(
         f"  {key}  ({detail})" for key, detail in sorted(unexpected.items())
     )
