@@ -25,7 +25,7 @@ from edgeseq.export.plan import ExportPlan
 
 
 @contextlib.contextmanager
-def quiet_exporter() -> Iterator[list[warnings.WarningMessage]]:
+def quiet_exporter() -> Iterator[list[Any]]:
     """Silence the exporters' warnings and log spew, collecting the warnings for the caller to inspect.
 
     Failures still raise and are reported by the caller.
@@ -41,19 +41,41 @@ def quiet_exporter() -> Iterator[list[warnings.WarningMessage]]:
         torch_logger.setLevel(old_level)
 
 
-def _user_code_tracer_warnings(caught: list[warnings.WarningMessage]) -> list[str]:
-    """``file:line`` of TracerWarnings about Python control flow on tensor values raised outside torch itself.
+_CELL_STEP = object()  # put into the recorded warnings each time an RNN cell runs while tracing
 
-    nn.LSTM's own shape checks raise the same warning inside torch; those are harmless.
+
+@contextlib.contextmanager
+def _mark_cell_steps(module: Any, caught: list[Any]) -> Iterator[None]:
+    """Append :data:`_CELL_STEP` to ``caught`` whenever one of ``module``'s RNN cells runs."""
+    from torch import nn
+
+    cells = [m for m in module.modules() if isinstance(m, nn.RNNCellBase)]
+    handles = [cell.register_forward_pre_hook(lambda m, args: caught.append(_CELL_STEP)) for cell in cells]
+    try:
+        yield
+    finally:
+        for handle in handles:
+            handle.remove()
+
+
+def _loop_tracer_warnings(caught: list[Any]) -> list[str]:
+    """``file:line`` of TracerWarnings about Python conditions on tensor values raised *inside* a cell loop.
+
+    Only warnings between the first and the last cell step count (a shape check before the loop is
+    harmless; where no cell module marks the steps, all count), and only those raised outside torch itself
+    (nn.LSTM's own shape checks raise the same warning).
     """
     import torch
 
+    steps = [i for i, item in enumerate(caught) if item is _CELL_STEP]
+    window = caught[steps[0] : steps[-1]] if steps else caught
     torch_dir = str(Path(torch.__file__).parent)
     found = []
-    for w in caught:
-        if issubclass(w.category, torch.jit.TracerWarning) and "Python boolean" in str(w.message):
-            if not str(w.filename).startswith(torch_dir):
-                found.append(f"{w.filename}:{w.lineno}")
+    for w in window:
+        if w is _CELL_STEP or not issubclass(w.category, torch.jit.TracerWarning):
+            continue
+        if "Python boolean" in str(w.message) and not str(w.filename).startswith(torch_dir):
+            found.append(f"{w.filename}:{w.lineno}")
     return sorted(set(found))
 
 
@@ -84,7 +106,7 @@ def export_torchscript(module: Any, example: Any, out: Path, plan: ExportPlan) -
     dynamic_axes = None
     if not plan.static:
         dynamic_axes = {name: dict(axes) for name, axes in plan.axes.items() if axes}
-    with quiet_exporter() as caught:
+    with quiet_exporter() as caught, _mark_cell_steps(module, caught):
         torch.onnx.export(
             _traceable(module, example),
             (example,),
@@ -96,7 +118,7 @@ def export_torchscript(module: Any, example: Any, out: Path, plan: ExportPlan) -
             dynamic_axes=dynamic_axes,
             do_constant_folding=True,
         )
-    where = _user_code_tracer_warnings(caught) if plan.unrolled else []
+    where = _loop_tracer_warnings(caught) if plan.unrolled else []
     if where:
         raise LoopRefused(
             f"tracing the cell loop in {plan.unrolled[0].module!r} met a condition on tensor values at {where[0]}: "
