@@ -146,9 +146,9 @@ def inspect_quantization(model: nn.Module) -> TorchQuantization | None:
                 f"float; quantize only those (quantize_dynamic(model, {{nn.LSTM, nn.GRU, nn.Linear}})) or {_DO_INSTEAD}"
             )
         elif _is_quantized_class(module):
-            kind = "FX " if isinstance(model, torch.fx.GraphModule) else ""
+            kind = " by FX" if isinstance(model, torch.fx.GraphModule) else ""
             raise ExportError(
-                f"{where} is {kind}statically quantized (int8 activations between ops): neither exporter can "
+                f"{where} is statically quantized{kind} (int8 activations between ops): neither exporter can "
                 f"write it on torch 2.14; {_DO_INSTEAD}"
             )
         elif _quantized_tensor(module):

@@ -35,7 +35,11 @@ from edgeseq.manifest import read_manifest, update_manifest
 from edgeseq.optimization import OptimizeConfig, OptimizeResult, SampleSet, load_samples, optimize
 from edgeseq.parity import INT8_TOLERANCES, ParityReport, check_parity, checkpoint_samples, validate_and_record
 
-INT8_VARIANTS = ("int8-dynamic", "int8-mixed")  # the ONNX int8 equivalents of PyTorch's dynamic int8
+INT8_VARIANTS = ("int8-dynamic", "int8-mixed")  # the ONNX int8 variants this route builds
+# The equivalent of PyTorch's dynamic int8: the same layers quantized the same way (weights int8, activations
+# quantized per call). int8-mixed also quantizes the convolutions, which the PyTorch model keeps in float,
+# so its figure 2 is reported but not held to the int8 tolerance (edgeseq optimize gates its accuracy).
+EQUIVALENT_VARIANTS = ("int8-dynamic",)
 DEFAULT_INT8_VARIANTS = ("int8-dynamic",)  # needs no calibration data
 INT8_DIR_SUFFIX = ".int8"  # model.onnx -> model.int8/ beside it
 
@@ -51,16 +55,27 @@ class Int8Check:
     gate: str | None = None  # edgeseq optimize's verdict on it ("accepted"/"rejected: why"); None: not gated here
 
     @property
+    def gated(self) -> bool:
+        """Whether figure 2 must be within tolerance (only for the equivalent variant, see EQUIVALENT_VARIANTS)."""
+        return self.variant in EQUIVALENT_VARIANTS
+
+    @property
     def passed(self) -> bool:
-        """Built, and within :data:`edgeseq.parity.INT8_TOLERANCES` of the PyTorch-quantized module."""
-        return self.report is not None and self.report.passed
+        """Built and compared; for the equivalent variant also within :data:`edgeseq.parity.INT8_TOLERANCES`."""
+        return self.report is not None and (self.report.passed or not self.gated)
 
     def to_json(self, relative_to: Path | None = None) -> dict[str, Any]:
         """The manifest's ``torch_quantization.int8.<variant>`` entry."""
         path: str | None = str(self.path) if self.path is not None else None
         if path is not None and relative_to is not None:
             path = os.path.relpath(Path(path).resolve(), relative_to.resolve())
-        return {"path": path, "parity": parity_summary(self.report), "reason": self.reason or None, "gate": self.gate}
+        return {
+            "path": path,
+            "parity": parity_summary(self.report),
+            "held_to_tolerance": self.gated,
+            "reason": self.reason or None,
+            "gate": self.gate,
+        }
 
 
 @dataclass
@@ -112,6 +127,8 @@ def figure_lines(float_report: ParityReport | None, checks: Sequence[Int8Check])
     for check in checks:
         where = f" [{check.path}]" if check.path else ""
         figure = _worst_abs(check.report) if check.report is not None else f"not checked: {check.reason}"
+        if check.report is not None and not check.gated:
+            figure += "; reported only: it also quantizes the convolutions, which the PyTorch model keeps in float"
         lines.append(f"  parity 2, ONNX {check.variant} vs PyTorch int8{where}: {figure}")
     return "\n".join(lines)
 

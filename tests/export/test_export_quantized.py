@@ -316,6 +316,23 @@ def test_static_eager_quantization_is_refused(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
+def test_static_fx_quantization_is_refused(tmp_path):
+    from torch.ao.quantization import get_default_qconfig_mapping
+    from torch.ao.quantization.quantize_fx import convert_fx, prepare_fx
+
+    model = nn.Sequential(nn.Conv2d(1, 4, 3), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 6 * 6, 3)).eval()
+    x = torch.randn(1, 1, 8, 8)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        prepared = prepare_fx(model, get_default_qconfig_mapping("x86"), (x,))
+        prepared(x)
+        converted = convert_fx(prepared)
+    pattern = r"module '0' \(torch.ao.nn.intrinsic.quantized.ConvReLU2d\) is statically quantized by FX"
+    with pytest.raises(ExportError, match=pattern) as info:
+        export_onnx(converted, x, tmp_path / "fx.onnx")
+    _one_line(info)
+
+
 def test_pt2e_graph_module_is_refused(tmp_path):
     import torch.ao.quantization.fx._decomposed  # noqa: F401 - registers quantized_decomposed ops
 
@@ -435,3 +452,19 @@ def test_cli_int8_flags_are_checked(tmp_path, tiny_checkpoint, capsys, argv, mes
     code = main(["export", str(tiny_checkpoint), "-o", str(tmp_path / "m.onnx"), *argv])
     assert code == 2 and message in capsys.readouterr().err
     assert not (tmp_path / "m.onnx").exists()
+
+
+@pytest.mark.slow
+def test_cli_int8_mixed_is_calibrated_on_the_checkpoint_and_reported_only(tmp_path, ctc_checkpoint, capsys):
+    """int8-mixed quantizes the convolutions too (PyTorch kept them float): figure 2 is reported, not gated."""
+    from edgeseq.cli import main
+
+    out = tmp_path / "q.onnx"
+    argv = ["export", str(ctc_checkpoint), "-o", str(out), "--torch-quantized", "dynamic"]
+    assert main([*argv, "--int8-variants", "int8-dynamic,int8-mixed", "--no-verify"]) == 0
+    text = capsys.readouterr().out
+    assert "parity 2, ONNX int8-mixed vs PyTorch int8" in text and "reported only" in text
+    figures = json.loads(out.with_suffix(".json").read_text())["torch_quantization"]["int8"]
+    assert figures["int8-mixed"]["held_to_tolerance"] is False and figures["int8-mixed"]["parity"] is not None
+    assert figures["int8-mixed"]["gate"] is not None  # edgeseq optimize's accuracy gate ran on the checkpoint's data
+    assert figures["int8-dynamic"]["held_to_tolerance"] is True and figures["int8-dynamic"]["parity"]["passed"]
