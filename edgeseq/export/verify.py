@@ -114,7 +114,7 @@ def check_structure(proto: Any, plan: ExportPlan) -> None:
     nodes = main_graph_rnn_nodes(proto)
     if len(nodes) < plan.expected_rnn_layers:
         raise ExportError(
-            f"found {len(nodes)} native RNN node(s) for {plan.expected_rnn_layers} RNN layer(s): the RNN was unrolled"
+            f"found {len(nodes)} native RNN node(s) for {plan.expected_rnn_layers} RNN layer(s): the RNN was unrolled or turned into a loop"
         )
     bidi = sum(n["direction"] == "bidirectional" for n in nodes)
     if bidi < plan.expected_bidirectional:
