@@ -4,8 +4,21 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+from typing import Any
 
-from edgeseq.cli.common import print_json, require_file_arg
+from edgeseq.cli.common import print_json, require_file_arg, str_list
+from edgeseq.errors import InputError, ParityError
+
+OPTION_FLAGS = (
+    "opset",
+    "exporter",
+    "static",
+    "preprocess_in_graph",
+    "probabilities",
+    "simplify",
+    "verify",
+    "require_native_rnn",
+)
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -37,6 +50,27 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         default=None,
         help="skip the parity check during export (structural checks still run)",
     )
+    p.add_argument(
+        "--require-native-rnn",
+        action="store_true",
+        default=None,
+        help="refuse RNN cells (LSTMCell/GRUCell loops) instead of exporting fixed-length loops unrolled",
+    )
+    q = p.add_argument_group("models quantized in PyTorch")
+    q.add_argument(
+        "--torch-quantized",
+        choices=("dynamic",),
+        help="export the model as PyTorch runs it after quantize_dynamic (LSTM/GRU/Linear to qint8, as EasyOCR "
+        "does on CPU): the float copy with the dequantized weights, its ONNX int8 variants, and both parity figures",
+    )
+    q.add_argument(
+        "--int8-variants",
+        type=str_list,
+        default=None,
+        help="with --torch-quantized: ONNX int8 variants to build (default int8-dynamic; int8-mixed calibrates "
+        "on the checkpoint's training data)",
+    )
+    q.add_argument("--int8-dir", help="with --torch-quantized: folder for the variants (default <model>.int8/)")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.set_defaults(func=run)
 
@@ -53,15 +87,33 @@ def run(args: argparse.Namespace) -> int:
         options = load_profile(args.profile).export
     else:
         options = ExportOptions()
-    overrides = {
-        key: getattr(args, key)
-        for key in ("opset", "exporter", "static", "preprocess_in_graph", "probabilities", "simplify", "verify")
-        if getattr(args, key) is not None
-    }
+    overrides = {key: getattr(args, key) for key in OPTION_FLAGS if getattr(args, key) is not None}
     options = ExportOptions(**{**dataclasses.asdict(options), **overrides})
+    if args.torch_quantized:
+        return _run_torch_quantized(args, options)
+    if args.int8_variants or args.int8_dir:
+        raise InputError("--int8-variants and --int8-dir need --torch-quantized dynamic")
     result = export_checkpoint(args.checkpoint, args.output, options)
     if args.json:
         print_json(result.to_json())
     else:
         print(result.summary())
+    return 0
+
+
+def _run_torch_quantized(args: argparse.Namespace, options: Any) -> int:
+    """Export the checkpoint's model quantized as PyTorch runs it; exit 1 (ParityError) when figure 2 fails."""
+    from edgeseq.pipeline.torch_quantized import DEFAULT_INT8_VARIANTS, export_checkpoint_torch_quantized
+
+    variants = args.int8_variants or list(DEFAULT_INT8_VARIANTS)
+    result = export_checkpoint_torch_quantized(
+        args.checkpoint, args.output, options, variants=variants, int8_dir=args.int8_dir
+    )
+    if args.json:
+        print_json(result.to_json())
+    else:
+        print(result.summary())
+    if not result.passed:
+        failed = [f"{c.variant}: {c.report.failures[0] if c.report else c.reason}" for c in result.int8 if not c.passed]
+        raise ParityError(f"ONNX int8 vs PyTorch int8: {'; '.join(failed)}")
     return 0

@@ -36,12 +36,15 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Validate; exit 1 (ParityError) when over tolerance."""
+    from edgeseq.manifest import read_manifest
     from edgeseq.parity import validate_and_record  # torch: imported by the handler only
 
     require_file_arg(args.model, "ONNX model")
     require_file_arg(args.checkpoint, "checkpoint")
     if args.samples < 0:
         raise InputError(f"--samples: got {args.samples}; expected 0 or more")
+    if (read_manifest(args.model).get("torch_quantization") or {}).get("kind"):
+        return _run_torch_quantized(args)
     report, data, report_path = validate_and_record(
         args.model,
         args.checkpoint,
@@ -61,4 +64,36 @@ def run(args: argparse.Namespace) -> int:
         raise ParityError(
             f"{len(report.failures)} parity problem(s) in {args.model}; first: {report.failures[0]}; see {report_path}"
         )
+    return 0
+
+
+def _run_torch_quantized(args: argparse.Namespace) -> int:
+    """A model exported with ``--torch-quantized``: both parity figures (float vs dequantized, int8 vs int8)."""
+    from edgeseq.pipeline.torch_quantized import figure_lines, validate_torch_quantized
+
+    report, checks, data, report_path = validate_torch_quantized(
+        args.model,
+        args.checkpoint,
+        report_path=args.report,
+        samples=args.samples,
+        batch_sizes=tuple(args.batch_sizes),
+        sizes=args.sizes,
+    )
+    for note in data["notes"]:
+        print(f"edgeseq validate: note: {note}", file=sys.stderr)
+    if args.json:
+        print_json(data)
+    else:
+        print("parity 1: float ONNX vs the dequantized PyTorch model")
+        print(report.to_table())
+        for check in checks:
+            if check.report is not None:
+                print(f"parity 2: ONNX {check.variant} vs the PyTorch int8 model")
+                print(check.report.to_table())
+        print(figure_lines(report, checks))
+        print(f"report: {report_path}")
+    failures = [f"float: {f}" for f in report.failures[:1]]
+    failures += [f"{c.variant}: {c.report.failures[0] if c.report else c.reason}" for c in checks if not c.passed]
+    if failures:
+        raise ParityError(f"parity problem(s) in {args.model}: {'; '.join(failures)}; see {report_path}")
     return 0

@@ -13,14 +13,19 @@ Exporter paths and why TorchScript is the default (measured on torch 2.14.1, see
 
 ``exporter="auto"`` (the default) tries ``torchscript``, ``dynamo``, ``dynamo-ep`` in that order
 and *verifies* every result before accepting it: ``onnx.checker`` (full check) and strict shape
-inference; one native RNN node per ``nn.LSTM``/``nn.GRU``/``nn.RNN`` layer and no ``Loop``/``Scan``
-with an RNN-like body; every declared dynamic axis still symbolic in the graph's input *and*
+inference; one native RNN node per ``nn.LSTM``/``nn.GRU``/``nn.RNN`` layer in the main graph and no
+``Loop``/``Scan`` with an RNN-like body beyond the model's scripted decoder loops; every declared dynamic axis still symbolic in the graph's input *and*
 outputs; and (``verify=True``) :func:`edgeseq.parity.check_parity` against the original module at
 batch sizes 1, 2, 7 and at three sizes of the dynamic image axis other than the example. If no
 path passes, :class:`~edgeseq.errors.ExportError` lists each path and why it failed.
 
 Export-hostile patterns are rewritten on a deep copy first (:mod:`edgeseq.export.rewrites`):
-adaptive pooling to ``(1, None)``/``(None, 1)`` becomes an exact mean/max over that axis.
+adaptive pooling to ``(1, None)``/``(None, 1)`` becomes an exact mean/max over that axis. A model
+quantized with PyTorch's ``quantize_dynamic`` is exported through a float copy with the dequantized
+weights, other PyTorch quantization is refused (:mod:`edgeseq.export.quantized`). Loops over RNN cells
+(attention decoders) are measured first: a fixed number of steps exports unrolled, a scripted loop as one
+ONNX ``Loop``, a length that follows the input is refused (:mod:`edgeseq.export.loops`,
+:mod:`edgeseq.export.loop_detect`).
 
 Opset: default 18 (the lowest opset both paths produce), minimum 14 (TorchScript path),
 maximum 20. Files are staged in a temporary folder beside the destination and renamed into place
@@ -30,7 +35,8 @@ name. Models whose protobuf would exceed 2 GB are saved with external data (``<n
 Modules: :mod:`~edgeseq.export.options` (options, result, constants), :mod:`~edgeseq.export.plan`
 (dynamic axes), :mod:`~edgeseq.export.strategies` (the exporters), :mod:`~edgeseq.export.verify`
 (structural checks), :mod:`~edgeseq.export.attempts` (trying strategies), :mod:`~edgeseq.export.metadata`,
-:mod:`~edgeseq.export.staging` (files), :mod:`~edgeseq.export.rewrites`, :mod:`~edgeseq.export.api`.
+:mod:`~edgeseq.export.staging` (files), :mod:`~edgeseq.export.rewrites`, :mod:`~edgeseq.export.quantized`,
+:mod:`~edgeseq.export.loops` and :mod:`~edgeseq.export.loop_detect` (cell loops), :mod:`~edgeseq.export.api`.
 
 Importing this package does not import torch (profiles, and so the CLI, read :class:`ExportOptions`
 before torch is needed): :func:`export_onnx`, :func:`export_checkpoint` and the rewrite modules are

@@ -19,9 +19,11 @@ import torch
 from edgeseq.checkpoint import model_from_checkpoint
 from edgeseq.errors import ConfigError
 from edgeseq.export.attempts import ExportSubject, Selection, try_strategies
+from edgeseq.export.loop_detect import plan_cell_loops
 from edgeseq.export.metadata import checkpoint_metadata, preprocess_spec
 from edgeseq.export.options import ExportOptions, ExportResult, parity_summary
-from edgeseq.export.plan import make_plan
+from edgeseq.export.plan import add_cell_loops, image_axes, make_plan
+from edgeseq.export.quantized import float_reference
 from edgeseq.export.rewrites import InGraphPreprocess, WithProbabilities, rewrite_for_export
 from edgeseq.export.staging import promote, staging_dir
 from edgeseq.fileio import ensure_writable_dir
@@ -115,9 +117,12 @@ def _prepare(
     Raises:
         ConfigError: preprocessing in the graph without a preprocessing spec, or an invalid plan.
     """
+    model, quantization, dequantized = float_reference(model)  # a PyTorch dynamic-int8 model: its float copy
     module, rewrites = rewrite_for_export(model)
     module.eval()
     plan = make_plan(model, example, options, dynamic_axes)
+    loops = plan_cell_loops(model, example, image_axes(plan, options.preprocess_in_graph), options.require_native_rnn)
+    add_cell_loops(plan, loops)
     spec = preprocess_spec(metadata, model)
     export_example = example
     if options.preprocess_in_graph:
@@ -130,7 +135,7 @@ def _prepare(
         export_example = torch.randint(0, 256, (b, h, w, c), dtype=torch.uint8)
     if options.probabilities:
         module = WithProbabilities(module).eval()
-    return ExportSubject(model, module, export_example, plan, rewrites)
+    return ExportSubject(model, module, export_example, plan, dequantized + rewrites, quantization)
 
 
 def _record(
@@ -159,6 +164,8 @@ def _record(
         rewrites=subject.rewrites,
         task=getattr(chosen.meta, "task", None),
         parity=parity_summary(chosen.parity),
+        cell_loops=[loop.to_dict() for loop in plan.cell_loops],
+        torch_quantization=subject.torch_quantization.to_dict() if subject.torch_quantization else None,
         **dict(manifest_extra or {}),
     )
     specs = io_specs(chosen.proto)
@@ -178,6 +185,8 @@ def _record(
         parity=chosen.parity,
         simplified=options.simplify,
         external_data=chosen.external,
+        cell_loops=manifest["cell_loops"],
+        torch_quantization=manifest["torch_quantization"],
     )
 
 
@@ -193,6 +202,22 @@ def export_checkpoint(
         ModelFileError: the checkpoint cannot be loaded or does not fit its config.
         ExportError: as :func:`export_onnx`.
     """
+    model, example, meta, extra = checkpoint_export_inputs(checkpoint)
+    return export_onnx(model, example, path, options, metadata=meta, manifest_extra=extra)
+
+
+def checkpoint_export_inputs(
+    checkpoint: str | Path | Mapping[str, Any],
+) -> tuple[Any, Any, ModelMetadata, dict[str, Any]]:
+    """What exporting a checkpoint takes: (model in eval mode, example input, metadata, manifest fields).
+
+    The example is one random image at the checkpoint's preprocessing size; the metadata (labels or
+    alphabet, preprocessing, metrics, the checkpoint's sha256) and the manifest's ``source_checkpoint``
+    come from the checkpoint.
+
+    Raises:
+        ModelFileError: the checkpoint cannot be loaded or does not fit its config.
+    """
     if isinstance(checkpoint, Mapping):
         source: str | dict[str, Any] = checkpoint if isinstance(checkpoint, dict) else dict(checkpoint)
     else:
@@ -202,5 +227,5 @@ def export_checkpoint(
     pre = ckpt["preprocess"]
     channels = 1 if pre.get("color", "L") == "L" else 3
     example = torch.randn(1, channels, int(pre["height"]), int(pre["width"]))
-    source = {"path": ckpt.get("path"), "sha256": meta.source_sha256, "metrics": meta.metrics}
-    return export_onnx(model, example, path, options, metadata=meta, manifest_extra={"source_checkpoint": source})
+    extra = {"source_checkpoint": {"path": ckpt.get("path"), "sha256": meta.source_sha256, "metrics": meta.metrics}}
+    return model, example, meta, extra

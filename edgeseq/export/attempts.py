@@ -15,9 +15,11 @@ from pathlib import Path
 from typing import Any
 
 from edgeseq.errors import ExportError, first_line
+from edgeseq.export.loops import LoopRefused
 from edgeseq.export.metadata import embed_metadata, export_metadata
 from edgeseq.export.options import DYNAMO_MIN_OPSET, STRATEGIES, ExportOptions
 from edgeseq.export.plan import ExportPlan
+from edgeseq.export.quantized import TorchQuantization
 from edgeseq.export.staging import save_model
 from edgeseq.export.strategies import run_strategy
 from edgeseq.export.verify import check_graph, check_structure
@@ -29,11 +31,12 @@ from edgeseq.runtime.metadata import ModelMetadata
 class ExportSubject:
     """What gets exported: the prepare phase's result."""
 
-    model: Any  # the original module: parity compares against it, which proves each rewrite equivalent
+    model: Any  # the original module (or its dequantized copy): parity compares against it, proving each rewrite
     module: Any  # the rewritten copy, wrapped for in-graph preprocessing / probabilities
     example: Any  # what the exporters trace with (uint8 NHWC pixels with in-graph preprocessing)
     plan: ExportPlan
     rewrites: list[str]
+    torch_quantization: TorchQuantization | None = None  # a PyTorch dynamic-quantized model, exported in float
 
 
 @dataclass
@@ -100,8 +103,8 @@ def try_strategies(
         meta = export_metadata(metadata, subject.model, options, subject.plan, strategy, subject.rewrites)
         try:
             candidate = attempt(strategy, subject, meta, options, workdir, final_name)
-        except (KeyboardInterrupt, SystemExit):
-            raise
+        except (KeyboardInterrupt, SystemExit, LoopRefused):
+            raise  # a loop that tracing would bake: no other path exports it faithfully (edgeseq.export.loops)
         except Exception as exc:  # every exporter failure is reported, then the next path is tried
             # an ExportError is ours and complete; another library's error gets the line of its cause
             why = first_line(exc, 400, with_cause=not isinstance(exc, ExportError))

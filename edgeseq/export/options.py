@@ -45,6 +45,8 @@ class ExportOptions:
         probabilities: add a softmax output ``probabilities`` beside ``logits``.
         simplify: simplify the graph with onnxslim, then verify it again.
         verify: run the parity check (torch vs ONNX Runtime) on every candidate graph.
+        require_native_rnn: refuse any RNN cell (``nn.LSTMCell`` & co.), as edgeseq did before it exported
+            fixed-length decoder loops unrolled; nn.LSTM/GRU/RNN must be native nodes either way.
     """
 
     opset: int = DEFAULT_OPSET
@@ -54,6 +56,7 @@ class ExportOptions:
     probabilities: bool = False
     simplify: bool = False
     verify: bool = True
+    require_native_rnn: bool = False
 
     def __post_init__(self) -> None:
         if isinstance(self.opset, bool) or not isinstance(self.opset, int):
@@ -66,7 +69,7 @@ class ExportOptions:
             raise ConfigError(
                 f"export.opset: got {self.opset} with exporter 'dynamo'; expected opset >= {DYNAMO_MIN_OPSET}"
             )
-        for key in ("static", "preprocess_in_graph", "probabilities", "simplify", "verify"):
+        for key in ("static", "preprocess_in_graph", "probabilities", "simplify", "verify", "require_native_rnn"):
             if not isinstance(getattr(self, key), bool):
                 raise ConfigError(f"export.{key}: got {getattr(self, key)!r}; expected true or false")
 
@@ -100,6 +103,10 @@ class ExportResult:
     parity: ParityReport | None = None  # of the accepted graph (None with verify=False)
     simplified: bool = False
     external_data: bool = False
+    # loops over RNN cells (decoders): module, kind, steps, exported_as ("unrolled" or "onnx-loop")
+    cell_loops: list[dict[str, Any]] = field(default_factory=list)
+    # a PyTorch dynamic-quantized model: what was found, and that the float copy was exported (None otherwise)
+    torch_quantization: dict[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-able dict."""
@@ -119,6 +126,8 @@ class ExportResult:
             "parity": parity_summary(self.parity),
             "simplified": self.simplified,
             "external_data": self.external_data,
+            "cell_loops": self.cell_loops,
+            "torch_quantization": self.torch_quantization,
         }
 
     def summary(self) -> str:
@@ -135,6 +144,13 @@ class ExportResult:
         ]
         if self.rewrites:
             lines.append(f"  rewrites: {'; '.join(self.rewrites)}")
+        lines.extend(f"  {line}" for line in cell_loop_lines(self.cell_loops))
+        if self.torch_quantization:
+            modules = ", ".join(self.torch_quantization["modules"])
+            lines.append(
+                f"  PyTorch dynamic quantization ({modules}): exported the float copy with the dequantized weights; "
+                "parity below is against that copy"
+            )
         if self.parity is not None:
             worst = self.parity.worst()
             figures = ", ".join(
@@ -143,6 +159,21 @@ class ExportResult:
             lines.append(f"  parity {'passed' if self.parity.passed else 'FAILED'}: {figures}")
         lines.append(f"  manifest {self.manifest_path}")
         return "\n".join(lines)
+
+
+def cell_loop_lines(loops: list[dict[str, Any]]) -> list[str]:
+    """One summary line per kind of cell loop: which modules, unrolled to how many steps or one ONNX Loop."""
+    lines = []
+    unrolled = [loop for loop in loops if loop["exported_as"] == "unrolled"]
+    if unrolled:
+        steps = sorted({loop["steps"] for loop in unrolled})
+        names = ", ".join(f"{loop['module']} ({loop['kind']})" for loop in unrolled)
+        lines.append(f"cell loops unrolled to {'/'.join(map(str, steps))} fixed steps: {names}")
+    looped = [loop for loop in loops if loop["exported_as"] == "onnx-loop"]
+    if looped:
+        names = ", ".join(f"{loop['module']} ({loop['kind']})" for loop in looped)
+        lines.append(f"scripted cell loops exported as ONNX Loop (steps computed at run time): {names}")
+    return lines
 
 
 def parity_summary(report: ParityReport | None) -> dict[str, Any] | None:

@@ -7,13 +7,16 @@ given by the caller, or found by running torch at a second size (:func:`probe_ou
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from edgeseq.errors import ConfigError, ExportError, first_line
+from edgeseq.export.loops import CellLoop
 from edgeseq.export.options import INPUT_NAME, LOGITS_NAME, PROBABILITIES_NAME, ExportOptions
 
 _NCHW_TO_NHWC = {0: 0, 1: 3, 2: 1, 3: 2}
+_NHWC_TO_NCHW = {v: k for k, v in _NCHW_TO_NHWC.items()}
+STEPS_AXIS_NAME = "steps"  # the output axis a scripted decoder loop computes at run time
 
 
 @dataclass
@@ -28,23 +31,28 @@ class ExportPlan:
     expected_bidirectional: int
     base_size: tuple[int, int]
     output_shapes: dict[str, tuple[int, ...]]  # torch output shapes at the example
+    cell_loops: list[CellLoop] = field(default_factory=list)  # Python/scripted loops over RNN cells (decoders)
+
+    @property
+    def decoder_loops(self) -> int:
+        """ONNX ``Loop`` nodes over RNN cells the graph may hold: those of scripted decoder loops."""
+        return sum(loop.loops for loop in self.cell_loops if loop.exported_as == "onnx-loop")
+
+    @property
+    def unrolled(self) -> list[CellLoop]:
+        """The fixed-length cell loops the exporter writes out step by step."""
+        return [loop for loop in self.cell_loops if loop.exported_as == "unrolled"]
 
 
 def rnn_expectations(model: Any) -> tuple[int, int]:
-    """(layers of nn.LSTM/GRU/RNN modules, layers of the bidirectional ones).
+    """(layers of nn.LSTM/GRU/RNN modules, layers of the bidirectional ones): each must be a native node.
 
-    Raises:
-        ExportError: the model holds an RNN cell (a Python loop over cells exports unrolled).
+    RNN cells are not counted: loops over them are planned by :mod:`edgeseq.export.loops`.
     """
     from torch import nn
 
     layers = bidirectional = 0
-    for name, module in model.named_modules():
-        if isinstance(module, nn.RNNCellBase):
-            raise ExportError(
-                f"module {name!r} is an nn.{type(module).__name__}: a Python loop over cells exports as "
-                "per-timestep ops (unrolled); expected nn.LSTM/nn.GRU/nn.RNN, which export as one native node per layer"
-            )
+    for module in model.modules():
         if isinstance(module, nn.RNNBase):
             layers += module.num_layers
             if module.bidirectional:
@@ -120,7 +128,8 @@ def make_plan(model: Any, example: Any, options: ExportOptions, dynamic_axes: Ma
 
     Raises:
         ConfigError: unknown names or invalid axes in ``dynamic_axes``; probabilities on a multi-output model.
-        ExportError: an RNN cell in the model, or a dynamic input axis torch cannot run at another size.
+        ExportError: a loop over RNN cells that cannot be exported faithfully (:mod:`edgeseq.export.loops`),
+            or a dynamic input axis torch cannot run at another size.
     """
     outputs = outputs_of(model, example)
     names = [LOGITS_NAME] + [f"output_{i}" for i in range(1, len(outputs))]
@@ -133,10 +142,28 @@ def make_plan(model: Any, example: Any, options: ExportOptions, dynamic_axes: Ma
     shapes = {name: tuple(int(d) for d in out.shape) for name, out in zip(names, outputs, strict=False)}
     if options.probabilities:
         shapes[PROBABILITIES_NAME] = shapes[LOGITS_NAME]
-    if options.static:
-        return ExportPlan(options.opset, True, names, {INPUT_NAME: {}}, layers, bidirectional, base_size, shapes)
-    axes = _dynamic_axes(model, example, options, dynamic_axes, names, len(outputs))
-    return ExportPlan(options.opset, False, names, axes, layers, bidirectional, base_size, shapes)
+    axes: dict[str, dict[int, str]] = {INPUT_NAME: {}}
+    if not options.static:
+        axes = _dynamic_axes(model, example, options, dynamic_axes, names, len(outputs))
+    return ExportPlan(options.opset, options.static, names, axes, layers, bidirectional, base_size, shapes)
+
+
+def image_axes(plan: ExportPlan, preprocess_in_graph: bool) -> list[int]:
+    """The dynamic NCHW image axes (2: height, 3: width) of a plan, whatever the graph input's layout."""
+    axes = plan.axes[INPUT_NAME]
+    if preprocess_in_graph:
+        return sorted(_NHWC_TO_NCHW[a] for a in axes if _NHWC_TO_NCHW[a] in (2, 3))
+    return sorted(a for a in axes if a in (2, 3))
+
+
+def add_cell_loops(plan: ExportPlan, loops: list[CellLoop]) -> None:
+    """Record the model's cell loops in the plan; a scripted loop's step count is computed at run time, so
+    axis 1 of each (B, T, ...) output becomes dynamic (``steps``) unless it already is."""
+    plan.cell_loops = list(loops)
+    if any(loop.exported_as == "onnx-loop" for loop in loops):
+        for name, shape in plan.output_shapes.items():
+            if len(shape) >= 3:
+                plan.axes.setdefault(name, {}).setdefault(1, STEPS_AXIS_NAME)
 
 
 def _dynamic_axes(

@@ -19,34 +19,96 @@ from pathlib import Path
 from typing import Any
 
 from edgeseq.errors import ExportError
+from edgeseq.export.loops import LoopRefused
 from edgeseq.export.options import INPUT_NAME
 from edgeseq.export.plan import ExportPlan
 
 
 @contextlib.contextmanager
-def quiet_exporter() -> Iterator[None]:
-    """Silence the exporters' warnings and log spew; failures still raise and are reported by the caller."""
+def quiet_exporter() -> Iterator[list[Any]]:
+    """Silence the exporters' warnings and log spew, collecting the warnings for the caller to inspect.
+
+    Failures still raise and are reported by the caller.
+    """
     torch_logger = logging.getLogger("torch")
     old_level = torch_logger.level
     torch_logger.setLevel(logging.CRITICAL)
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            yield
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            yield caught
     finally:
         torch_logger.setLevel(old_level)
 
 
+_CELL_STEP = object()  # put into the recorded warnings each time an RNN cell runs while tracing
+
+
+@contextlib.contextmanager
+def _mark_cell_steps(module: Any, caught: list[Any]) -> Iterator[None]:
+    """Append :data:`_CELL_STEP` to ``caught`` whenever one of ``module``'s RNN cells runs."""
+    from torch import nn
+
+    cells = [m for m in module.modules() if isinstance(m, nn.RNNCellBase)]
+    handles = [cell.register_forward_pre_hook(lambda m, args: caught.append(_CELL_STEP)) for cell in cells]
+    try:
+        yield
+    finally:
+        for handle in handles:
+            handle.remove()
+
+
+def _loop_tracer_warnings(caught: list[Any]) -> list[str]:
+    """``file:line`` of TracerWarnings about Python conditions on tensor values raised *inside* a cell loop.
+
+    Only warnings between the first and the last cell step count (a shape check before the loop is
+    harmless; where no cell module marks the steps, all count), and only those raised outside torch itself
+    (nn.LSTM's own shape checks raise the same warning).
+    """
+    import torch
+
+    steps = [i for i, item in enumerate(caught) if item is _CELL_STEP]
+    window = caught[steps[0] : steps[-1]] if steps else caught
+    torch_dir = str(Path(torch.__file__).parent)
+    found = []
+    for w in window:
+        if w is _CELL_STEP or not issubclass(w.category, torch.jit.TracerWarning):
+            continue
+        if "Python boolean" in str(w.message) and not str(w.filename).startswith(torch_dir):
+            found.append(f"{w.filename}:{w.lineno}")
+    return sorted(set(found))
+
+
+def _traceable(module: Any, example: Any) -> Any:
+    """``module``, or ``torch.jit.trace(module)`` when it holds scripted submodules.
+
+    The TorchScript exporter refuses a scripted submodule called from traced code ("not part of the
+    active trace"); tracing the whole model first keeps the scripted loops as ``prim::Loop`` (ONNX ``Loop``).
+    """
+    import torch
+
+    if isinstance(module, torch.jit.ScriptModule):
+        return module
+    if not any(isinstance(m, torch.jit.ScriptModule) for m in module.modules()):
+        return module
+    return torch.jit.trace(module, (example,), check_trace=False)
+
+
 def export_torchscript(module: Any, example: Any, out: Path, plan: ExportPlan) -> None:
-    """The TorchScript exporter (``dynamo=False``) with the plan's dynamic axes."""
+    """The TorchScript exporter (``dynamo=False``) with the plan's dynamic axes.
+
+    Raises:
+        ExportError: while unrolling a cell loop, tracing met Python control flow on tensor values in the
+            model's code (e.g. a stop at an end token): the graph would follow the example's path.
+    """
     import torch
 
     dynamic_axes = None
     if not plan.static:
         dynamic_axes = {name: dict(axes) for name, axes in plan.axes.items() if axes}
-    with quiet_exporter():
+    with quiet_exporter() as caught, _mark_cell_steps(module, caught):
         torch.onnx.export(
-            module,
+            _traceable(module, example),
             (example,),
             str(out),
             dynamo=False,
@@ -55,6 +117,13 @@ def export_torchscript(module: Any, example: Any, out: Path, plan: ExportPlan) -
             opset_version=plan.opset,
             dynamic_axes=dynamic_axes,
             do_constant_folding=True,
+        )
+    where = _loop_tracer_warnings(caught) if plan.unrolled else []
+    if where:
+        raise LoopRefused(
+            f"tracing the cell loop in {plan.unrolled[0].module!r} met a condition on tensor values at {where[0]}: "
+            "the exported graph would follow the example's path (an early stop?); script the loop "
+            "(torch.jit.script on the decoder) so it exports as an ONNX Loop"
         )
 
 
@@ -151,7 +220,7 @@ def fix_static_output_dims(proto: Any, plan: ExportPlan) -> None:
         dims = out.type.tensor_type.shape.dim
         if shape is None or len(dims) != len(shape):
             continue
-        dynamic = plan.axes.get(out.name, {}) if not plan.static else {}
+        dynamic = plan.axes.get(out.name, {})  # static plans name only the axes a decoder loop computes
         for axis, d in enumerate(dims):
             if axis not in dynamic and not d.HasField("dim_value"):
                 d.dim_value = shape[axis]

@@ -2,7 +2,9 @@
 
 These catch the traps ``onnx.checker`` lets through (docs/traps.md #1, #2, #9): a declared dynamic
 axis frozen to the example's size in an input *or* an output, and an RNN unrolled into per-timestep
-ops or a ``Loop``/``Scan``. Numbers (torch vs ONNX Runtime) are checked by :mod:`edgeseq.parity`.
+ops or a ``Loop``/``Scan``. Every ``nn.LSTM``/``nn.GRU``/``nn.RNN`` layer must be a native node of the
+*main* graph; the only loops with an RNN-like body allowed are those of scripted decoder loops over cells
+(:mod:`edgeseq.export.loops`), and only as many as the model has. Numbers (torch vs ONNX Runtime) are checked by :mod:`edgeseq.parity`.
 Node walking and shapes come from :mod:`edgeseq.graphs`.
 """
 
@@ -14,7 +16,7 @@ from typing import Any
 
 from edgeseq.errors import ExportError, first_line
 from edgeseq.export.plan import ExportPlan
-from edgeseq.graphs import dims, iter_nodes, rnn_nodes
+from edgeseq.graphs import RNN_OPS, dims, iter_nodes, rnn_nodes
 
 # A Loop/Scan body holding a matrix product and a gate non-linearity is an RNN written out step by step.
 _LOOP_OPS = ("Loop", "Scan")
@@ -35,6 +37,18 @@ def unrolled_loops(model: Any) -> list[str]:
         if body_ops & _MATMUL_OPS and body_ops & _GATE_OPS:
             suspicious.append(node.name or node.op_type)
     return suspicious
+
+
+def main_graph_rnn_nodes(model: Any) -> list[dict[str, Any]]:
+    """The native RNN nodes of the main graph (not inside a Loop/Scan/If body), as :func:`edgeseq.graphs.rnn_nodes`.
+
+    A scripted decoder's cells become one-step LSTM nodes inside its Loop body; the encoder's must stay outside.
+    """
+    import onnx
+
+    top = onnx.GraphProto()
+    top.node.extend(n for n in model.graph.node if n.op_type in RNN_OPS)
+    return rnn_nodes(onnx.ModelProto(graph=top))
 
 
 def frozen_axes(model: Any, expected: Mapping[str, Mapping[int, str]]) -> list[str]:
@@ -94,12 +108,13 @@ def check_structure(proto: Any, plan: ExportPlan) -> None:
         ExportError: naming the first problem found.
     """
     loops = unrolled_loops(proto)
-    if loops:
-        raise ExportError(f"the graph runs an RNN step by step in {loops}; expected native LSTM/GRU/RNN nodes")
-    nodes = rnn_nodes(proto)
+    if len(loops) > plan.decoder_loops:
+        allowed = f" (the model's scripted cell loops account for {plan.decoder_loops})" if plan.decoder_loops else ""
+        raise ExportError(f"the graph runs an RNN step by step in {loops}{allowed}; expected native LSTM/GRU/RNN nodes")
+    nodes = main_graph_rnn_nodes(proto)
     if len(nodes) < plan.expected_rnn_layers:
         raise ExportError(
-            f"found {len(nodes)} native RNN node(s) for {plan.expected_rnn_layers} RNN layer(s): the RNN was unrolled"
+            f"found {len(nodes)} native RNN node(s) for {plan.expected_rnn_layers} RNN layer(s): the RNN was unrolled or turned into a loop"
         )
     bidi = sum(n["direction"] == "bidirectional" for n in nodes)
     if bidi < plan.expected_bidirectional:

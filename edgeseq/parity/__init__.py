@@ -29,6 +29,10 @@ from edgeseq.parity.cases import (
 from edgeseq.parity.check import check_parity, validate_and_record, validate_onnx
 from edgeseq.parity.compare import compare_output, greedy_decode
 from edgeseq.parity.report import (
+    INT8_MIN_COSINE,
+    INT8_MIN_TOP1,
+    INT8_RANGE_RTOL,
+    INT8_TOLERANCES,
     PARITY_ATOL,
     PARITY_MIN_COSINE,
     PARITY_RTOL,
@@ -40,6 +44,10 @@ from edgeseq.parity.report import (
 
 __all__ = [
     "DEFAULT_BATCH_SIZES",
+    "INT8_MIN_COSINE",
+    "INT8_MIN_TOP1",
+    "INT8_RANGE_RTOL",
+    "INT8_TOLERANCES",
     "MIN_DYNAMIC_SIZES",
     "PARITY_ATOL",
     "PARITY_MIN_COSINE",

@@ -234,7 +234,7 @@ def _run_case(model: Any, subject: _Subject, case: ParityCase, tol: ParityTolera
 
 
 def validate_onnx(
-    onnx_path: str | Path, checkpoint: Any, *, samples: int = 16, **kwargs: Any
+    onnx_path: str | Path, checkpoint: Any, *, samples: int = 16, model: Any = None, **kwargs: Any
 ) -> tuple[ParityReport, dict[str, Any]]:
     """Parity of an ONNX model against the checkpoint it came from, on random inputs and real samples.
 
@@ -242,14 +242,16 @@ def validate_onnx(
         onnx_path: the ``.onnx`` file.
         checkpoint: a checkpoint path, run folder or loaded checkpoint dict.
         samples: how many real test-split samples to include (0: random inputs only).
+        model: the module to compare with instead of the checkpoint's own (e.g. the dequantized copy of
+            its PyTorch-quantized model); the checkpoint still gives the samples.
         **kwargs: passed to :func:`check_parity` (batch_sizes, sizes, tolerances, ...).
 
     Returns:
         (the report, ``{"checkpoint": path, "samples": n, "samples_note": why none or None}``)
     """
-    model, ckpt = model_from_checkpoint(checkpoint)
+    built, ckpt = model_from_checkpoint(checkpoint)
     items, why_not = checkpoint_samples(ckpt, samples)
-    report = check_parity(model, onnx_path, samples=items or None, **kwargs)
+    report = check_parity(built if model is None else model, onnx_path, samples=items or None, **kwargs)
     return report, {"checkpoint": ckpt.get("path"), "samples": len(items), "samples_note": why_not}
 
 
@@ -259,6 +261,7 @@ def validate_and_record(
     *,
     report_path: str | Path | None = None,
     samples: int = 16,
+    model: Any = None,
     **kwargs: Any,
 ) -> tuple[ParityReport, dict[str, Any], Path]:
     """Validate an exported model against its checkpoint and record the result.
@@ -266,6 +269,11 @@ def validate_and_record(
     Writes the JSON report (default ``<model>.parity.json``) and, when the model has a manifest, its
     ``parity`` summary. ``edgeseq validate`` and ``edgeseq pipeline`` both call this, so the report
     and the manifest look the same whichever ran.
+
+    Args:
+        onnx_path, checkpoint, samples, **kwargs: as :func:`validate_onnx`.
+        report_path: the JSON report (default ``<model>.parity.json``).
+        model: as :func:`validate_onnx` (default: the checkpoint's model).
 
     Returns:
         (the report, the JSON written, the report's path). ``data["notes"]`` lists what the caller
@@ -281,7 +289,7 @@ def validate_and_record(
             f"{onnx_path} was exported from a different checkpoint "
             f"(sha256 {source_sha[:12]}..., this one {ckpt_sha[:12]}...)"
         )
-    report, info = validate_onnx(onnx_path, ckpt, samples=samples, **kwargs)
+    report, info = validate_onnx(onnx_path, ckpt, samples=samples, model=model, **kwargs)
     if info["samples_note"] and samples > 0:
         notes.append(f"no real samples ({info['samples_note']}); random inputs only")
     data = report.to_json()

@@ -80,9 +80,12 @@ def test_fixed_batch_h0_fails_verification_when_output_axes_are_given(tmp_path):
 
 
 def test_unrolled_rnn_is_refused_and_every_strategy_is_listed(tmp_path):
+    """With require_native_rnn (edgeseq's behaviour before fixed-length cell loops were exported unrolled)."""
     path = tmp_path / "cell.onnx"
     with pytest.raises(ExportError) as info:
-        export_onnx(CellLoop().eval(), torch.randn(1, 1, 16, 12), path, ExportOptions(opset=17))
+        export_onnx(
+            CellLoop().eval(), torch.randn(1, 1, 16, 12), path, ExportOptions(opset=17, require_native_rnn=True)
+        )
     message = str(info.value)
     assert "nn.LSTMCell" in message and "unrolled" in message
     assert not path.exists()
