@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from edgeseq.errors import ConfigError
+from edgeseq.presets import recipe_path
 
 INTERPOLATIONS = ("nearest", "bilinear", "bicubic", "lanczos", "box", "hamming")
 COLOR_MODES = ("L", "RGB")
@@ -371,10 +372,11 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
     """Load an :class:`ExperimentConfig` from a TOML recipe, applying ``--set`` overrides.
 
     Args:
-        path: the recipe; ``None`` starts from the defaults.
+        path: the recipe file, or the name of a shipped recipe (``"digits-rows-lstm"``; see
+            :mod:`edgeseq.presets`); ``None`` starts from the defaults.
         overrides: ``["train.epochs=3", ...]``.
     """
-    data = read_toml(path) if path is not None else {}
+    data = read_toml(recipe_path(path)) if path is not None else {}
     data = apply_overrides(data, overrides or [])
     return from_dict(ExperimentConfig, data)
 

@@ -25,7 +25,7 @@ from edgeseq.profiles import load_profile
 from edgeseq.training import TrainResult, train
 
 STAGES = ("train", "export", "validate", "optimize", "bench")
-DEFAULT_RECIPE = "models/digits-rows-lstm.toml"
+DEFAULT_RECIPE = "digits-rows-lstm"  # a shipped recipe (edgeseq.presets): found from any folder
 # Widths for the latency-vs-timesteps curve of a CTC model (issue 5 asks for 100, 200 and 400 px).
 CTC_BENCH_WIDTHS = [100, 200, 400]
 
@@ -174,7 +174,7 @@ def run_pipeline(
     """Run the recipe's whole path from data to a validated, optimized, measured edge model.
 
     Args:
-        recipe: the training recipe (default ``models/digits-rows-lstm.toml``).
+        recipe: the training recipe, a file or a shipped recipe's name (default ``digits-rows-lstm``).
         out_dir: the run folder.
         overrides: ``--set`` overrides for the recipe.
         options: stages and their settings.
@@ -215,18 +215,11 @@ def _prepare(
     """Load the recipe and the profiles (a bad name fails in a second, not after training), create OUT."""
     log = log or (lambda line: print(line, file=sys.stderr, flush=True))
     options = options or PipelineOptions()
-    cfg = load_config(recipe or _default_recipe(), overrides or [])
+    cfg = load_config(recipe or DEFAULT_RECIPE, overrides or [])
     export_options = load_profile(options.export_profile).export if options.export_profile else None
     optimize_table = load_profile(options.optimize_profile).optimize if options.optimize_profile else {}
     out = ensure_writable_dir(out_dir)
     return PipelineRun(cfg, options, out, log, export_options, optimize_table)
-
-
-def _default_recipe() -> Path:
-    """models/digits-rows-lstm.toml of the current folder, else of the source checkout edgeseq runs from."""
-    local = Path(DEFAULT_RECIPE)
-    checkout = Path(__file__).resolve().parents[2] / DEFAULT_RECIPE  # edgeseq/pipeline/main.py -> the checkout
-    return local if local.is_file() or not checkout.is_file() else checkout
 
 
 def _timed(done: StageResults, stage: str, call: Callable[[], _T]) -> _T:
