@@ -6,6 +6,7 @@ import argparse
 import dataclasses
 
 from edgeseq.cli.common import print_json, require_file_arg
+from edgeseq.errors import require
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -44,6 +45,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     """Export and print a short summary."""
     # the library (torch) is imported by the handler only, so `edgeseq --help` stays fast
+    require("torch", "train")
+    require("onnx", "train")
     from edgeseq.export import ExportOptions, export_checkpoint
 
     require_file_arg(args.checkpoint, "checkpoint")

@@ -6,6 +6,7 @@ import argparse
 from typing import Any
 
 from edgeseq.cli.common import add_set_option, int_list, print_json, str_list
+from edgeseq.errors import require
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -44,6 +45,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run the pipeline and print its summary table (or the whole result as JSON with ``--json``)."""
+    require("torch", "train")
     from edgeseq.pipeline import PipelineOptions, run_pipeline
 
     kwargs: dict[str, Any] = {"export_profile": args.export_profile, "optimize_profile": args.optimize_profile}

@@ -82,17 +82,41 @@ def run(args: argparse.Namespace) -> int:
     )
     # predict() raises the one-line "no edgeseq metadata" error before anything is printed
     table = None if args.json else _Table(predictor.task or "", sys.stdout)
+    failed: list[str] = []
     for start in range(0, len(files), CHUNK):
         chunk = files[start : start + CHUNK]
-        for path, result in zip(chunk, predictor.predict(chunk, top_k=args.top_k), strict=True):
+        for path, result in _predict_chunk(predictor, chunk, args.top_k, failed):
             if table is None:
                 print(json.dumps({"file": str(path), **result.to_json()}), flush=False)
             else:
                 table.row(str(path), result)
     if table is not None:
         table.close()
-    print(f"{len(files)} image(s), providers: {', '.join(predictor.providers)}", file=sys.stderr)
+    done = len(files) - len(failed)
+    print(f"{done} image(s), providers: {', '.join(predictor.providers)}", file=sys.stderr)
+    if failed:
+        raise InputError(f"{len(failed)} of {len(files)} image(s) could not be read; first: {failed[0]}")
     return 0
+
+
+def _predict_chunk(predictor: Any, chunk: list[Path], top_k: int, failed: list[str]) -> list[tuple[Path, Any]]:
+    """``(path, result)`` for the files of a chunk; an unreadable file is reported on stderr and left out.
+
+    The chunk runs as one batch; only when a file in it is refused does it run file by file, to find
+    which ones (each reported once, in ``failed``) and keep the others.
+    """
+    try:
+        return list(zip(chunk, predictor.predict(chunk, top_k=top_k), strict=True))
+    except InputError:
+        pass
+    results = []
+    for path in chunk:
+        try:
+            results.append((path, predictor.predict(path, top_k=top_k)))
+        except InputError as exc:
+            failed.append(str(exc))
+            print(f"edgeseq predict: skipped {path}: {exc}", file=sys.stderr)
+    return results
 
 
 class _Table:

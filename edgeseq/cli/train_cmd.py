@@ -7,7 +7,7 @@ from pathlib import Path
 
 from edgeseq.cli.common import add_set_option, print_json
 from edgeseq.config import ExperimentConfig, apply_overrides, config_from_dict, load_config
-from edgeseq.errors import ConfigError
+from edgeseq.errors import ConfigError, require
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -31,6 +31,7 @@ def _config(args: argparse.Namespace) -> ExperimentConfig:
     if args.recipe:
         return load_config(args.recipe, args.overrides)
     if args.resume:
+        require("torch", "train")
         from edgeseq.checkpoint import load_checkpoint  # torch: imported only when needed
 
         ckpt = load_checkpoint(Path(args.out) / "last.pt")
@@ -41,6 +42,7 @@ def _config(args: argparse.Namespace) -> ExperimentConfig:
 def run(args: argparse.Namespace) -> int:
     """Train (or resume) and print the result as JSON with ``--json``."""
     cfg = _config(args)
+    require("torch", "train")
     from edgeseq.training import train  # torch: imported after the config is known to be valid
 
     result = train(cfg, args.out, resume=args.resume)
