@@ -21,6 +21,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("recipe", nargs="?", help="recipe TOML (optional with --resume: the run's own config is used)")
     p.add_argument("--out", "-o", required=True, help="run folder for checkpoints and logs")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its last.pt")
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="replace the run --out holds (without --force or --resume, a folder holding a run is refused)",
+    )
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     add_set_option(p)
     p.set_defaults(func=run)
@@ -45,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
     require("torch", "train")
     from edgeseq.training import train  # torch: imported after the config is known to be valid
 
-    result = train(cfg, args.out, resume=args.resume)
+    result = train(cfg, args.out, resume=args.resume, overwrite=args.force)
     if args.json:
         print_json(result.to_json())
     return 0
