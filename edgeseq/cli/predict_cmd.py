@@ -11,6 +11,16 @@ from typing import Any, TextIO
 from edgeseq.errors import ConfigError, InputError
 from edgeseq.runtime.extensions import IMAGE_EXTENSIONS  # a folder argument expands to these files
 
+INPUT_CONVENTIONS = """\
+input conventions (the model sees what it was trained on; the preprocessing stored in the model resizes
+and normalises, it does not fix polarity or framing):
+  digits models (models/digits-rows-lstm.onnx): light ink on a dark background, like the 8x8 scans they were
+    trained on (samples/digit-7.png); one digit filling most of a roughly square image. Dark-on-light
+    digits are misread (an inverted 7 reads as 0).
+  text-line models (models/crnn-textline.onnx): dark ink on light paper, one line of digits cropped with a
+    margin so the glyphs are 35-55 % of the image height (the image is scaled to 32 px high, glyphs
+    ~15 px; samples/line-3141592653.png). Glyphs filling 70 % or more of the height, or under 25 %, misread.
+"""
 CHUNK = 256  # images predicted (and printed) at a time, so a large folder streams instead of piling up
 
 
@@ -20,7 +30,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "predict",
         help="classify images / read text lines with an exported ONNX model (no torch needed)",
         description="Run an edgeseq ONNX model on images. Folders expand to the image files directly "
-        f"inside them ({', '.join(IMAGE_EXTENSIONS)}), sorted by name.",
+        f"inside them ({', '.join(IMAGE_EXTENSIONS)}), sorted by name; a file that cannot be read is reported "
+        "and skipped, and the exit code is 2 at the end.",
+        epilog=INPUT_CONVENTIONS,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("model", help="the .onnx model (with edgeseq metadata)")
     parser.add_argument("inputs", nargs="+", metavar="IMAGE_OR_DIR", help="image files and/or folders of images")
