@@ -272,9 +272,9 @@ def _cli(*args: str) -> subprocess.CompletedProcess:
 
 
 def test_cli_builds_and_reports(model_file: Path, tmp_path: Path) -> None:
-    done = _cli(str(model_file), "-o", str(tmp_path / "page"), "--backend", "wasm")
+    done = _cli(str(model_file), "-o", str(tmp_path / "page"), "--backend", "wasm", "--json")
     assert done.returncode == 0, done.stderr
-    report = json.loads(done.stdout)
+    report = json.loads(done.stdout)  # JSON with --json; the human summary otherwise (tests/cli)
     assert report["backend"] == "wasm" and report["total_bytes"] > 1_000_000
     assert (tmp_path / "page" / "index.html").is_file()
 
