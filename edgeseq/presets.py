@@ -31,7 +31,7 @@ def shipped_profiles() -> list[str]:
     return _names(PROFILES_DIR)
 
 
-def _resolve(text: str | Path, folder: Path, repo_folder: str, kind: str, names: list[str]) -> Path:
+def _resolve(text: str | Path, folder: Path, repo_folder: str, kind: str, names: list[str], noun: str) -> Path:
     path = Path(text)
     if path.is_file():
         return path
@@ -42,7 +42,7 @@ def _resolve(text: str | Path, folder: Path, repo_folder: str, kind: str, names:
         return shipped
     available = ", ".join(names) or "none (this install has no shipped files)"
     raise ConfigError(
-        f"{kind} {str(text)!r} not found; expected a {kind} TOML file or the name of a shipped one: {available}"
+        f"{noun} {str(text)!r} not found; expected a {kind} TOML file or the name of a shipped one: {available}"
     )
 
 
@@ -52,7 +52,7 @@ def recipe_path(text: str | Path) -> Path:
     Raises:
         ConfigError: neither a file nor a shipped recipe (the message lists the shipped ones).
     """
-    return _resolve(text, RECIPES_DIR, "models", "recipe", shipped_recipes())
+    return _resolve(text, RECIPES_DIR, "models", "recipe", shipped_recipes(), noun="config file")
 
 
 def profile_path(text: str | Path) -> Path:
@@ -61,4 +61,4 @@ def profile_path(text: str | Path) -> Path:
     Raises:
         ConfigError: neither a file nor a shipped profile (the message lists the shipped ones).
     """
-    return _resolve(text, PROFILES_DIR, "export", "profile", shipped_profiles())
+    return _resolve(text, PROFILES_DIR, "export", "profile", shipped_profiles(), noun="profile")

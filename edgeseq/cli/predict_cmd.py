@@ -30,8 +30,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "predict",
         help="classify images / read text lines with an exported ONNX model (no torch needed)",
         description="Run an edgeseq ONNX model on images. Folders expand to the image files directly "
-        f"inside them ({', '.join(IMAGE_EXTENSIONS)}), sorted by name; a file that cannot be read is reported "
-        "and skipped, and the exit code is 2 at the end.",
+        f"inside them ({', '.join(IMAGE_EXTENSIONS)}), sorted by name; a file that cannot be read is skipped "
+        "and reported after the results, and the exit code is then 2.",
         epilog=INPUT_CONVENTIONS,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -95,7 +95,7 @@ def run(args: argparse.Namespace) -> int:
     )
     # predict() raises the one-line "no edgeseq metadata" error before anything is printed
     table = None if args.json else _Table(predictor.task or "", sys.stdout)
-    failed: list[str] = []
+    failed: list[tuple[Path, str]] = []  # (file, why), reported after the results
     for start in range(0, len(files), CHUNK):
         chunk = files[start : start + CHUNK]
         for path, result in _predict_chunk(predictor, chunk, args.top_k, failed):
@@ -106,17 +106,23 @@ def run(args: argparse.Namespace) -> int:
     if table is not None:
         table.close()
     done = len(files) - len(failed)
+    if failed and not done:  # nothing could be read: the error itself, in one line
+        raise InputError(failed[0][1])
+    for path, reason in failed:
+        print(f"edgeseq predict: skipped {path}: {reason}", file=sys.stderr)
     print(f"{done} image(s), providers: {', '.join(predictor.providers)}", file=sys.stderr)
     if failed:
-        raise InputError(f"{len(failed)} of {len(files)} image(s) could not be read; first: {failed[0]}")
+        raise InputError(f"{len(failed)} of {len(files)} image(s) could not be read; first: {failed[0][1]}")
     return 0
 
 
-def _predict_chunk(predictor: Any, chunk: list[Path], top_k: int, failed: list[str]) -> list[tuple[Path, Any]]:
-    """``(path, result)`` for the files of a chunk; an unreadable file is reported on stderr and left out.
+def _predict_chunk(
+    predictor: Any, chunk: list[Path], top_k: int, failed: list[tuple[Path, str]]
+) -> list[tuple[Path, Any]]:
+    """``(path, result)`` for the files of a chunk; an unreadable file goes to ``failed`` and is left out.
 
     The chunk runs as one batch; only when a file in it is refused does it run file by file, to find
-    which ones (each reported once, in ``failed``) and keep the others.
+    which ones and keep the others.
     """
     try:
         return list(zip(chunk, predictor.predict(chunk, top_k=top_k), strict=True))
@@ -127,8 +133,7 @@ def _predict_chunk(predictor: Any, chunk: list[Path], top_k: int, failed: list[s
         try:
             results.append((path, predictor.predict(path, top_k=top_k)))
         except InputError as exc:
-            failed.append(str(exc))
-            print(f"edgeseq predict: skipped {path}: {exc}", file=sys.stderr)
+            failed.append((path, str(exc)))
     return results
 
 

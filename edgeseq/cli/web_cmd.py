@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 from edgeseq.cli.common import print_json
 from edgeseq.errors import InputError
 
-if TYPE_CHECKING:  # the web package imports onnx lazily, but its modules are imported by the handler only
+if TYPE_CHECKING:  # the library is imported by the handler only, so `edgeseq --help` stays fast
     from edgeseq.web.build import WebBuildResult
 
 PAGE_DATA = "page-data.js"  # = edgeseq.web.build.PAGE_DATA (a test keeps them equal)

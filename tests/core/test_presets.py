@@ -46,7 +46,9 @@ def test_a_missing_profile_or_recipe_lists_the_shipped_ones(tmp_path: Path, monk
     monkeypatch.chdir(tmp_path)
     with pytest.raises(ConfigError, match=r"profile 'mobil' not found; .* cpu-fp32, cpu-int8, cuda-fp16, mobile"):
         load_profile("mobil")
-    with pytest.raises(ConfigError, match=r"recipe 'digits' not found; .* crnn-textline, digits-rows-lstm"):
+    with pytest.raises(
+        ConfigError, match=r"config file 'digits' not found; expected a recipe .* crnn-textline, digits-rows-lstm"
+    ):
         recipe_path("digits")
     # a path in some other folder is never silently replaced by a shipped file of the same name
     with pytest.raises(ConfigError, match="profile 'elsewhere/mobile.toml' not found"):
