@@ -36,10 +36,24 @@ _LAZY = {
 
 __all__ = ["__version__", *_LAZY]
 
+# optional packages -> the extra that installs them (named when a lazy entry point needs a missing one)
+_EXTRAS = {"torch": "train", "torchvision": "train", "onnx": "train", "onnxscript": "train", "sklearn": "train"}
+
 
 def __getattr__(name: str) -> Any:
     if name in _LAZY:
-        return getattr(importlib.import_module(_LAZY[name]), name)
+        try:
+            module = importlib.import_module(_LAZY[name])
+        except ModuleNotFoundError as exc:
+            top = (exc.name or "").split(".")[0]
+            if top not in _EXTRAS:
+                raise
+            from edgeseq.errors import DependencyError
+
+            raise DependencyError(
+                f"edgeseq.{name} needs {top}; install it with: pip install 'edgeseq[{_EXTRAS[top]}]'"
+            ) from exc
+        return getattr(module, name)
     raise AttributeError(f"module 'edgeseq' has no attribute {name!r}")
 
 

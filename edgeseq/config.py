@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from edgeseq.errors import ConfigError
+from edgeseq.presets import recipe_path
 
 INTERPOLATIONS = ("nearest", "bilinear", "bicubic", "lanczos", "box", "hamming")
 COLOR_MODES = ("L", "RGB")
@@ -297,6 +298,24 @@ def _coerce(key: str, value: Any, tp: Any) -> Any:
     return value
 
 
+def _near_miss(cls: type, key: str, prefix: str) -> str:
+    """`` (did you mean 'train.epochs'?)``: the closest whole dotted key, or "" when nothing is close.
+
+    Candidates are this table's keys and, for a key that belongs one table down (``epochs`` written
+    without ``train.``), the keys of the tables inside it; the closest spelling wins.
+    """
+    base = f"{prefix}." if prefix else ""
+    hints = typing.get_type_hints(cls)
+    candidates: dict[str, str] = {}  # the spelling compared with `key` -> the whole dotted key
+    for f in reversed(dataclasses.fields(cls)):  # this table's own keys win a tie (set last)
+        inner = hints[f.name]
+        if isinstance(inner, type) and dataclasses.is_dataclass(inner):
+            candidates.update({sub.name: f"{base}{f.name}.{sub.name}" for sub in dataclasses.fields(inner)})
+    candidates.update({f.name: f"{base}{f.name}" for f in dataclasses.fields(cls)})
+    close = difflib.get_close_matches(key, list(candidates), n=1)
+    return f" (did you mean {candidates[close[0]]!r}?)" if close else ""
+
+
 def from_dict(cls: type, data: dict[str, Any], prefix: str = "") -> Any:
     """Build dataclass ``cls`` from ``data``, rejecting unknown keys and wrong types by name.
 
@@ -314,9 +333,9 @@ def from_dict(cls: type, data: dict[str, Any], prefix: str = "") -> Any:
     for key, value in data.items():
         dotted = f"{prefix}.{key}" if prefix else key
         if key not in names:
-            close = difflib.get_close_matches(key, names, n=1)
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
-            raise ConfigError(f"unknown key {dotted!r}{hint}; expected one of: {', '.join(names)}")
+            raise ConfigError(
+                f"unknown key {dotted!r}{_near_miss(cls, key, prefix)}; expected one of: {', '.join(names)}"
+            )
         kwargs[key] = _coerce(dotted, value, hints[key])
     try:
         return cls(**kwargs)
@@ -371,10 +390,11 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
     """Load an :class:`ExperimentConfig` from a TOML recipe, applying ``--set`` overrides.
 
     Args:
-        path: the recipe; ``None`` starts from the defaults.
+        path: the recipe file, or the name of a shipped recipe (``"digits-rows-lstm"``; see
+            :mod:`edgeseq.presets`); ``None`` starts from the defaults.
         overrides: ``["train.epochs=3", ...]``.
     """
-    data = read_toml(path) if path is not None else {}
+    data = read_toml(recipe_path(path)) if path is not None else {}
     data = apply_overrides(data, overrides or [])
     return from_dict(ExperimentConfig, data)
 

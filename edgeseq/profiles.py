@@ -1,4 +1,5 @@
-"""Export/deployment profiles: TOML files under ``export/`` (``cpu-fp32.toml``, ``cpu-int8.toml``, ...).
+"""Export/deployment profiles: TOML files; the shipped ones (``export/`` in the repository, package data
+when installed: ``cpu-fp32``, ``cpu-int8``, ``cuda-fp16``, ``mobile``) are found by name from any folder.
 
 Schema (every table optional except ``[profile]``; unknown tables or keys are a ConfigError naming them)::
 
@@ -32,10 +33,10 @@ from edgeseq.config import read_toml
 from edgeseq.errors import ConfigError
 from edgeseq.export.options import ExportOptions  # torch-free: the CLI reads profiles before importing torch
 from edgeseq.optimization.config import OptimizeConfig  # torch-free too (onnx only inside functions)
+from edgeseq.presets import profile_path
 
 TABLES = ("profile", "export", "optimize")
 PROFILE_KEYS = ("name", "description")
-PROFILES_DIR = "export"  # profiles shipped in the repository live here
 
 
 @dataclass
@@ -101,23 +102,14 @@ def load_profile(path: str | Path) -> Profile:
     """Load a profile TOML file (see the module docstring for the schema).
 
     Args:
-        path: a ``.toml`` file; a bare name such as ``"cpu-fp32"`` is looked up as ``export/<name>.toml``.
+        path: a ``.toml`` file, or the name of a shipped profile (``"cpu-fp32"``, ``"mobile"``; see
+            :mod:`edgeseq.presets`), found from any folder.
 
     Raises:
-        ConfigError: the file is missing or malformed, or has unknown tables/keys.
+        ConfigError: the file is missing (the message lists the shipped profiles) or malformed, or has
+            unknown tables/keys.
     """
-    path = Path(path)
-    if not path.exists() and path.suffix == "":
-        # a bare name: ./export/<name>.toml, then the export/ folder of the source checkout edgeseq runs from
-        for folder in (Path(PROFILES_DIR), Path(__file__).resolve().parent.parent / PROFILES_DIR):
-            if (folder / f"{path.name}.toml").is_file():
-                path = folder / f"{path.name}.toml"
-                break
-        else:
-            raise ConfigError(
-                f"profile {str(path)!r} not found; expected a profile TOML path or a name under export/ "
-                "(cpu-fp32, cpu-int8, cuda-fp16, mobile)"
-            )
+    path = profile_path(path)
     return profile_from_dict(read_toml(path), str(path))
 
 

@@ -1,6 +1,7 @@
-// Copies the pinned onnxruntime-web files that `edgeseq web` bundles into the Python package
-// (edgeseq/web/static/vendor/), writes VENDOR.json (version + sha256 of every file) and
-// webgpu-ops.json (the WebGPU EP operator table parsed from the package's own docs).
+// Copies the pinned onnxruntime-web files that `edgeseq web` bundles into the edgeseq-web-assets
+// distribution (web/assets/edgeseq_web_assets/dist/), writes VENDOR.json (version + sha256 of every
+// file) and webgpu-ops.json (the WebGPU EP operator table parsed from the package's own docs), and sets
+// that distribution's version to onnxruntime-web's (edgeseq's `web` extra pins it: update it there too).
 //
 // Usage (from the repository root):  npm ci --prefix web && npm run vendor --prefix web
 import { createHash } from 'node:crypto';
@@ -11,7 +12,8 @@ import { fileURLToPath } from 'node:url';
 const here = dirname(fileURLToPath(import.meta.url));
 const pkgDir = join(here, 'node_modules', 'onnxruntime-web');
 const dist = join(pkgDir, 'dist');
-const out = join(here, '..', 'edgeseq', 'web', 'static', 'vendor');
+const assets = join(here, 'assets', 'edgeseq_web_assets');
+const out = join(assets, 'dist');
 
 // Two builds, chosen by `edgeseq web --backend`:
 //   wasm: the CPU (WebAssembly) execution provider only — the smallest page.
@@ -59,4 +61,6 @@ writeFileSync(
   join(out, 'VENDOR.json'),
   JSON.stringify({ package: 'onnxruntime-web', version, builds: BUILDS, sha256: files }, null, 2) + '\n',
 );
+const init = join(assets, '__init__.py');
+writeFileSync(init, readFileSync(init, 'utf8').replace(/__version__ = "[^"]*"/, `__version__ = "${version}"`));
 console.log(`vendored onnxruntime-web ${version} into ${out}`);

@@ -177,6 +177,25 @@ def console_table(result: BenchResult) -> str:
     return "\n".join(lines + [""] + foot)
 
 
+def flop_text(flop: float) -> str:
+    """A FLOP count with a unit that keeps 3 significant digits: ``3.65 GFLOP``, ``3.1 MFLOP`` (never ``0.00 GFLOP``)."""
+    for unit, scale in (("TFLOP", 1e12), ("GFLOP", 1e9), ("MFLOP", 1e6), ("kFLOP", 1e3)):
+        if abs(flop) >= scale:
+            return f"{flop / scale:.3g} {unit}"
+    return f"{flop:.3g} FLOP"
+
+
+def peak_share_text(achieved: float, peak: float) -> str:
+    """`` (92% of the est. FP32 peak 333)``; above 100 % the estimate is what is wrong, and it says so."""
+    share = 100 * achieved / peak
+    if share <= 100:
+        return f" ({share:.0f}% of the est. FP32 peak {peak:.0f})"
+    return (
+        f" (above the est. FP32 peak {peak:.0f}: the estimate, from the reported clock and two FMA ports per core, "
+        "is too low for this CPU)"
+    )
+
+
 def stage_lines(result: BenchResult) -> list[str]:
     """One line per profiled row: each stage's share of the kernel time, and achieved GFLOP/s."""
     out = []
@@ -187,12 +206,13 @@ def stage_lines(result: BenchResult) -> list[str]:
         # STAGES: pipeline order (the JSON record sorts keys)
         shares = ", ".join(f"{k} {100 * row.stages_ms[k] / total:.0f}%" for k in STAGES if k in row.stages_ms)
         perf = ""
-        if row.achieved_gflops_s is not None:
-            perf = f"; {row.gflops_per_inference:.2f} GFLOP/inference, {row.achieved_gflops_s:.1f} GFLOP/s"
+        if row.achieved_gflops_s is not None and row.gflops_per_inference is not None:
+            perf = (
+                f"; {flop_text(row.gflops_per_inference * 1e9)}/inference, {flop_text(row.achieved_gflops_s * 1e9)}/s"
+            )
             # the FP32 peak says nothing about int8/bf16 kernels (VNNI and AMX run several times faster)
             if row.peak_fp32_gflops_s and row.precision == "fp32":
-                share = 100 * row.achieved_gflops_s / row.peak_fp32_gflops_s
-                perf += f" ({share:.0f}% of the est. FP32 peak {row.peak_fp32_gflops_s:.0f})"
+                perf += peak_share_text(row.achieved_gflops_s, row.peak_fp32_gflops_s)
         shape = "x".join(str(d) for d in row.input_shape)
         out.append(f"{_label(row)} {row.backend} {row.precision} {shape} t{row.threads}: {shares}{perf}")
     return out

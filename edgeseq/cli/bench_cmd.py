@@ -15,7 +15,7 @@ import sys
 
 from edgeseq.bench.options import BenchOptions, TimingOptions  # standard library only: --help stays fast
 from edgeseq.cli.common import int_list, print_json, require_file_arg, str_list
-from edgeseq.errors import ConfigError, RegressionError
+from edgeseq.errors import ConfigError, RegressionError, require
 from edgeseq.fileio import check_output_dir
 
 SUBVERBS = ("compare", "suite")
@@ -33,8 +33,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "on ONNX Runtime (CPU, CUDA), PyTorch eager (from --checkpoint) and OpenVINO (f32 and its default "
         "precision), with the precision and provider each actually used. "
         "`edgeseq bench compare BASE.json NEW.json` exits 1 when p50 regresses beyond --tolerance or "
-        "parity/accuracy changed. `edgeseq bench suite SUITE.toml` prepares and runs the reference suite.",
+        "parity/accuracy changed. `edgeseq bench suite SUITE.toml` prepares and runs the reference suite. "
+        "`edgeseq bench compare --help` and `edgeseq bench suite --help` show only that form's options.",
+        add_help=False,
     )
+    parser.add_argument("-h", "--help", action=_FormHelp, help="show this help message and exit")
     parser.add_argument(
         "models",
         nargs="+",
@@ -47,6 +50,50 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     _add_compare_arguments(parser)
     _add_suite_arguments(parser)
     parser.set_defaults(func=run)
+
+
+# The options each secondary form reads (by argparse dest), for its own --help.
+FORM_OPTIONS = {
+    "compare": ("tolerance", "allow_missing", "normalize", "json"),
+    "suite": ("out", "only", "wait_idle", "work_dir", "min_time", "rounds", "in_process", "json"),
+}
+FORM_USAGE = {
+    "compare": "edgeseq bench compare BASE.json NEW.json [--tolerance FRAC] [--allow-missing] [--normalize] [--json]",
+    "suite": "edgeseq bench suite SUITE.toml [--out DIR] [--only NAMES] [--wait-idle S] [--work-dir DIR] ...",
+}
+FORM_DESCRIPTION = {
+    "compare": "Compare two `edgeseq bench` JSON results row by row: exit 1 when a row's p50 grew beyond "
+    "--tolerance, or parity/accuracy changed (the CI gate).",
+    "suite": "Prepare the suite file's models (train or build them, export, optimize) and measure them side by "
+    "side in one run; writes JSON, CSV, Markdown and plots to --out (default benchmarks/results).",
+}
+
+
+class _FormHelp(argparse.Action):
+    """``-h``: the help of the form the first positional picks (``compare``, ``suite``), else the whole verb's."""
+
+    def __init__(self, option_strings: list[str], dest: str = argparse.SUPPRESS, help: str | None = None) -> None:  # noqa: A002 - argparse's name
+        super().__init__(option_strings, dest=dest, default=argparse.SUPPRESS, nargs=0, help=help)
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, *_args: object) -> None:
+        models = getattr(namespace, "models", None) or []
+        form = models[0] if models and models[0] in FORM_OPTIONS else None
+        if form is None:
+            parser.print_help()
+        else:
+            _form_parser(parser, form).print_help()
+        parser.exit()
+
+
+def _form_parser(parser: argparse.ArgumentParser, form: str) -> argparse.ArgumentParser:
+    """A parser for ``bench <form>`` alone, made of the options that form reads (for its help text)."""
+    sub = argparse.ArgumentParser(
+        prog=f"edgeseq bench {form}", usage=FORM_USAGE[form], description=FORM_DESCRIPTION[form], add_help=False
+    )
+    for action in parser._actions:  # argparse has no public way to share an option between parsers
+        if action.dest in FORM_OPTIONS[form]:
+            sub._add_action(action)
+    return sub
 
 
 def _add_sweep_arguments(parser: argparse.ArgumentParser) -> None:
@@ -221,6 +268,8 @@ def _measure(args: argparse.Namespace) -> int:
     if args.out:
         check_output_dir(args.out)  # before minutes of measuring, not after
     options = _options(args)
+    if "torch" in options.backends:
+        require("torch", "train")  # the eager rows build the model from the checkpoint
     progress = None if args.json else _to_stderr
     result = bench(args.models, checkpoint=args.checkpoint, options=options, progress=progress)
     if args.out:

@@ -30,15 +30,15 @@ def str_list(text: str) -> list[str]:
     return values
 
 
-def add_set_option(parser: argparse.ArgumentParser) -> None:
-    """``--set key=value`` (repeatable) config overrides."""
+def add_set_option(parser: argparse.ArgumentParser, example: str = "train.epochs=3") -> None:
+    """``--set key=value`` (repeatable) config overrides; ``example`` is a key this verb accepts."""
     parser.add_argument(
         "--set",
         dest="overrides",
         action="append",
         default=[],
         metavar="KEY=VALUE",
-        help="override a config value, e.g. --set train.epochs=3 (repeatable)",
+        help=f"override a config value, e.g. --set {example} (repeatable)",
     )
 
 

@@ -7,7 +7,7 @@ import dataclasses
 from typing import Any
 
 from edgeseq.cli.common import print_json, require_file_arg, str_list
-from edgeseq.errors import InputError, ParityError
+from edgeseq.errors import InputError, ParityError, require
 
 OPTION_FLAGS = (
     "opset",
@@ -78,6 +78,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     """Export and print a short summary."""
     # the library (torch) is imported by the handler only, so `edgeseq --help` stays fast
+    require("torch", "train")
+    require("onnx", "train")
     from edgeseq.export import ExportOptions, export_checkpoint
 
     require_file_arg(args.checkpoint, "checkpoint")

@@ -39,14 +39,18 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("-o", "--output", required=True, metavar="DIR", help="output folder")
     parser.add_argument("--strict", action="store_true", help="exit 1 when every variant other than fp32 is rejected")
     parser.add_argument("--json", action="store_true", help="print the JSON report instead of the table")
-    add_set_option(parser)
+    add_set_option(parser, example="optimize.max_accuracy_drop=0.5")
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     """Translate arguments, run :func:`edgeseq.optimization.optimize`, print the table or JSON."""
     from edgeseq.config import apply_overrides
-    from edgeseq.errors import AccuracyGateError, ConfigError
+    from edgeseq.errors import AccuracyGateError, ConfigError, require
+
+    require("onnx", "optimize")
+    if args.checkpoint:
+        require("torch", "train")  # the checkpoint's data loaders
     from edgeseq.optimization import OptimizeConfig, load_samples, optimize
     from edgeseq.profiles import load_profile
 

@@ -6,6 +6,7 @@ import argparse
 from typing import Any
 
 from edgeseq.cli.common import add_set_option, int_list, print_json, str_list
+from edgeseq.errors import require
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -15,9 +16,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         help="the main job: train, export, validate, optimize and benchmark a recipe",
         description="Run a recipe from its data to a validated, optimized, measured ONNX model and print a "
         "summary table (variant, precision, size, accuracy, p50, p99, images/s). Default recipe: "
-        "models/digits-rows-lstm.toml (the bundled digits data).",
+        "digits-rows-lstm (the bundled digits data). A folder holding an earlier run is refused unless --force.",
     )
-    p.add_argument("recipe", nargs="?", default=None, help="recipe TOML (default: models/digits-rows-lstm.toml)")
+    p.add_argument(
+        "recipe", nargs="?", default=None, help="recipe TOML, or a shipped recipe's name (default: digits-rows-lstm)"
+    )
     p.add_argument("--out", "-o", required=True, help="run folder")
     p.add_argument(
         "--stages",
@@ -37,6 +40,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--backend", type=str_list, default=None, help="benchmark backends (default ort-cpu,torch)")
     p.add_argument("--batch", type=int_list, default=None, help="benchmark batch sizes (default 1,8)")
     p.add_argument("--min-time", type=float, default=None, help="seconds of timed runs per benchmark row")
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="replace what an earlier run left in --out (without it, a folder whose outputs this run would "
+        "replace is refused)",
+    )
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     add_set_option(p)
     p.set_defaults(func=run)
@@ -44,9 +53,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run the pipeline and print its summary table (or the whole result as JSON with ``--json``)."""
+    require("torch", "train")
     from edgeseq.pipeline import PipelineOptions, run_pipeline
 
-    kwargs: dict[str, Any] = {"export_profile": args.export_profile, "optimize_profile": args.optimize_profile}
+    kwargs: dict[str, Any] = {
+        "export_profile": args.export_profile,
+        "optimize_profile": args.optimize_profile,
+        "overwrite": args.force,
+    }
     if args.stages:
         kwargs["stages"] = args.stages
     if args.backend:

@@ -11,6 +11,16 @@ from typing import Any, TextIO
 from edgeseq.errors import ConfigError, InputError
 from edgeseq.runtime.extensions import IMAGE_EXTENSIONS  # a folder argument expands to these files
 
+INPUT_CONVENTIONS = """\
+input conventions (the model sees what it was trained on; the preprocessing stored in the model resizes
+and normalises, it does not fix polarity or framing):
+  digits models (models/digits-rows-lstm.onnx): light ink on a dark background, like the 8x8 scans they were
+    trained on (samples/digit-7.png); one digit filling most of a roughly square image. Dark-on-light
+    digits are misread (an inverted 7 reads as 0).
+  text-line models (models/crnn-textline.onnx): dark ink on light paper, one line of digits cropped with a
+    margin so the glyphs are 35-55 % of the image height (the image is scaled to 32 px high, glyphs
+    ~15 px; samples/line-3141592653.png). Glyphs filling 70 % or more of the height, or under 25 %, misread.
+"""
 CHUNK = 256  # images predicted (and printed) at a time, so a large folder streams instead of piling up
 
 
@@ -20,7 +30,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "predict",
         help="classify images / read text lines with an exported ONNX model (no torch needed)",
         description="Run an edgeseq ONNX model on images. Folders expand to the image files directly "
-        f"inside them ({', '.join(IMAGE_EXTENSIONS)}), sorted by name.",
+        f"inside them ({', '.join(IMAGE_EXTENSIONS)}), sorted by name; a file that cannot be read is skipped "
+        "and reported after the results, and the exit code is then 2.",
+        epilog=INPUT_CONVENTIONS,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("model", help="the .onnx model (with edgeseq metadata)")
     parser.add_argument("inputs", nargs="+", metavar="IMAGE_OR_DIR", help="image files and/or folders of images")
@@ -82,17 +95,46 @@ def run(args: argparse.Namespace) -> int:
     )
     # predict() raises the one-line "no edgeseq metadata" error before anything is printed
     table = None if args.json else _Table(predictor.task or "", sys.stdout)
+    failed: list[tuple[Path, str]] = []  # (file, why), reported after the results
     for start in range(0, len(files), CHUNK):
         chunk = files[start : start + CHUNK]
-        for path, result in zip(chunk, predictor.predict(chunk, top_k=args.top_k), strict=True):
+        for path, result in _predict_chunk(predictor, chunk, args.top_k, failed):
             if table is None:
                 print(json.dumps({"file": str(path), **result.to_json()}), flush=False)
             else:
                 table.row(str(path), result)
     if table is not None:
         table.close()
-    print(f"{len(files)} image(s), providers: {', '.join(predictor.providers)}", file=sys.stderr)
+    done = len(files) - len(failed)
+    if failed and not done:  # nothing could be read: the error itself, in one line
+        raise InputError(failed[0][1])
+    for path, reason in failed:
+        print(f"edgeseq predict: skipped {path}: {reason}", file=sys.stderr)
+    print(f"{done} image(s), providers: {', '.join(predictor.providers)}", file=sys.stderr)
+    if failed:
+        raise InputError(f"{len(failed)} of {len(files)} image(s) could not be read; first: {failed[0][1]}")
     return 0
+
+
+def _predict_chunk(
+    predictor: Any, chunk: list[Path], top_k: int, failed: list[tuple[Path, str]]
+) -> list[tuple[Path, Any]]:
+    """``(path, result)`` for the files of a chunk; an unreadable file goes to ``failed`` and is left out.
+
+    The chunk runs as one batch; only when a file in it is refused does it run file by file, to find
+    which ones and keep the others.
+    """
+    try:
+        return list(zip(chunk, predictor.predict(chunk, top_k=top_k), strict=True))
+    except InputError:
+        pass
+    results = []
+    for path in chunk:
+        try:
+            results.append((path, predictor.predict(path, top_k=top_k)))
+        except InputError as exc:
+            failed.append((path, str(exc)))
+    return results
 
 
 class _Table:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from edgeseq.cli.common import add_set_option, print_json
 from edgeseq.config import ExperimentConfig, apply_overrides, config_from_dict, load_config
-from edgeseq.errors import ConfigError
+from edgeseq.errors import ConfigError, require
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -21,6 +21,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("recipe", nargs="?", help="recipe TOML (optional with --resume: the run's own config is used)")
     p.add_argument("--out", "-o", required=True, help="run folder for checkpoints and logs")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its last.pt")
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="replace the run --out holds (without --force or --resume, a folder holding a run is refused)",
+    )
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     add_set_option(p)
     p.set_defaults(func=run)
@@ -31,6 +36,7 @@ def _config(args: argparse.Namespace) -> ExperimentConfig:
     if args.recipe:
         return load_config(args.recipe, args.overrides)
     if args.resume:
+        require("torch", "train")
         from edgeseq.checkpoint import load_checkpoint  # torch: imported only when needed
 
         ckpt = load_checkpoint(Path(args.out) / "last.pt")
@@ -41,9 +47,10 @@ def _config(args: argparse.Namespace) -> ExperimentConfig:
 def run(args: argparse.Namespace) -> int:
     """Train (or resume) and print the result as JSON with ``--json``."""
     cfg = _config(args)
+    require("torch", "train")
     from edgeseq.training import train  # torch: imported after the config is known to be valid
 
-    result = train(cfg, args.out, resume=args.resume)
+    result = train(cfg, args.out, resume=args.resume, overwrite=args.force)
     if args.json:
         print_json(result.to_json())
     return 0

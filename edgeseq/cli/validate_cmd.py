@@ -6,7 +6,7 @@ import argparse
 import sys
 
 from edgeseq.cli.common import int_list, print_json, require_file_arg
-from edgeseq.errors import InputError, ParityError
+from edgeseq.errors import InputError, ParityError, require
 
 DEFAULT_SAMPLES = 16  # real test-split images compared besides the random inputs
 
@@ -36,6 +36,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Validate; exit 1 (ParityError) when over tolerance."""
+    require("torch", "train")
     from edgeseq.manifest import read_manifest
     from edgeseq.parity import validate_and_record  # torch: imported by the handler only
 

@@ -91,7 +91,8 @@ class OptimizeResult:
 
     def table(self) -> str:
         """The report as a Markdown table, with the recommendation below it."""
-        lines = ["| " + " | ".join(TABLE_HEADER) + " |", "|" + "---|" * len(TABLE_HEADER)]
+        lines = [] if accuracy_measured(self.variants) else [f"**{NOT_MEASURED}**", ""]
+        lines += ["| " + " | ".join(TABLE_HEADER) + " |", "|" + "---|" * len(TABLE_HEADER)]
         for row in self.variants:
             lines.append("| " + " | ".join(_cells(row, recommended=row.name == self.recommended)) + " |")
         lines.append("")
@@ -146,25 +147,78 @@ def _size(n: int | None) -> str:
     return f"{n / 1e6:.2f} MB" if n >= 1e5 else f"{n / 1e3:.1f} kB"
 
 
+NOT_MEASURED = (
+    "accuracy not measured: no labelled evaluation data (--checkpoint CKPT or --calibration DATA), so every "
+    "variant was compared with FP32 on random inputs only (agreement and max difference)"
+)
+
+
+def accuracy_measured(rows: list[VariantResult]) -> bool:
+    """Whether the FP32 reference was scored on labelled samples (accuracy or CER), not only agreement."""
+    reference = next((r for r in rows if r.name == "fp32"), None)
+    return reference is not None and reference.score is not None and reference.score.metric is not None
+
+
+def _fastest(rows: list[VariantResult]) -> tuple[float, str] | None:
+    timed = [(r.score.p50_ms, r.name) for r in rows if r.score and r.score.p50_ms is not None]
+    return min(timed, key=lambda item: item[0]) if timed else None
+
+
+def _not_built_cause(rows: list[VariantResult], name: str) -> str:
+    """Why ``name`` is not usable: its reason, or (for "'<source>' was not built") the source's, to the first cause."""
+    by_name = {r.name: r for r in rows}
+    row = by_name[name]
+    for _ in rows:  # a chain of sources is at most as long as the rows
+        source = next((o for o in by_name if o != row.name and f"'{o}' was not built" in row.reason), None)
+        if source is None:
+            break
+        row = by_name[source]
+    return f"{row.name}: {row.reason}"
+
+
+def _recommend_mobile(rows: list[VariantResult]) -> tuple[str | None, str]:
+    by_name = {r.name: r for r in rows}
+    ort_row = by_name.get("ort")
+    if ort_row is None:
+        return None, "no .ort variant was asked for (add 'ort' to optimize.variants)"
+    if not ort_row.usable:
+        return None, f"the .ort variant is not usable ({_not_built_cause(rows, 'ort')})"
+    fp32 = by_name.get("fp32")
+    ort_ms = ort_row.score.p50_ms if ort_row.score else None
+    fp32_ms = fp32.score.p50_ms if fp32 and fp32.score else None
+    if fp32 is not None and ort_ms is not None and fp32_ms is not None and ort_ms > fp32_ms:
+        return "fp32", (
+            f"the .ort variant ran {ort_ms / fp32_ms:.2f}x slower than fp32 on this machine ({ort_ms:.2f} vs "
+            f"{fp32_ms:.2f} ms p50; {_size(ort_row.size_bytes)} vs {_size(fp32.size_bytes)}): the ORT format keeps "
+            "only the graph optimizations that run on every CPU; use ort.ort for a minimal onnxruntime build and "
+            "measure it on the device"
+        )
+    unmeasured = "" if accuracy_measured(rows) else "; accuracy not measured (random inputs: agreement only)"
+    return "ort", "the ORT format for mobile/minimal builds, accepted by the gate" + unmeasured
+
+
 def recommend(rows: list[VariantResult], target: str, measured_on_cuda: bool) -> tuple[str | None, str]:
     """The variant to deploy on ``target`` and why (one line).
 
-    * mobile: the accepted ``ort`` variant.
+    * mobile: the accepted ``ort`` variant, unless it ran slower than fp32 here (then fp32, saying why).
     * cuda measured on CPU: the accepted ``fp16`` variant, else fp32 (CPU latency says nothing about the GPU).
     * otherwise: the fastest accepted variant (FP16 only for cuda; never the .ort file).
+    * without labelled evaluation data: nothing — agreement on random inputs is not accuracy; the reason
+      names the fastest variant that agreed, so the latency finding is not lost.
     """
     usable = [r for r in rows if r.usable]
     if target == "mobile":
-        if any(r.name == "ort" for r in usable):
-            return "ort", "the ORT format for mobile/minimal builds, accepted by the gate"
-        return None, "no accepted .ort variant (add 'ort' to optimize.variants)"
+        return _recommend_mobile(rows)
     if target == "cuda" and not measured_on_cuda:
         if any(r.name == "fp16" for r in usable):
             return "fp16", "accepted by the gate; latency was measured on CPU, not on the GPU"
         return "fp32", "no accepted fp16 variant; latency was measured on CPU, not on the GPU"
     candidates = [r for r in usable if r.name != "ort" and (target == "cuda" or r.precision != "fp16")]
-    timed = [(r.score.p50_ms, r.name) for r in candidates if r.score and r.score.p50_ms is not None]
-    if not timed:
+    fastest = _fastest(candidates)
+    if not accuracy_measured(rows):
+        found = f"; fastest agreeing with FP32: {fastest[1]} ({fastest[0]:.2f} ms p50)" if fastest else ""
+        return None, f"accuracy not measured (pass --checkpoint or --calibration to gate on real data){found}"
+    if fastest is None:
         return ("fp32", "no latency measured; the reference model") if candidates else (None, "nothing accepted")
-    p50, name = min(timed, key=lambda item: item[0])
+    p50, name = fastest
     return name, f"the fastest accepted variant ({p50:.2f} ms p50 at batch 1)"

@@ -6,6 +6,7 @@ result; :class:`StageResults` collects them and their times, and :func:`run_pipe
 
 from __future__ import annotations
 
+import shutil
 import sys
 import time
 from collections.abc import Callable
@@ -25,7 +26,24 @@ from edgeseq.profiles import load_profile
 from edgeseq.training import TrainResult, train
 
 STAGES = ("train", "export", "validate", "optimize", "bench")
-DEFAULT_RECIPE = "models/digits-rows-lstm.toml"
+DEFAULT_RECIPE = "digits-rows-lstm"  # a shipped recipe (edgeseq.presets): found from any folder
+# What each stage writes into the run folder, and which stages use another stage's output: running a stage
+# makes the outputs of the stages after it describe an older model, so they count as replaced too.
+STAGE_OUTPUTS = {
+    "train": ("train",),
+    "export": ("model.onnx", "model.json"),
+    "validate": ("parity.json",),
+    "optimize": ("optimized",),
+    "bench": ("bench",),
+}
+DEPENDENTS = {
+    "train": ("export", "validate", "optimize", "bench"),
+    "export": ("validate", "optimize", "bench"),
+    "validate": (),
+    "optimize": ("bench",),
+    "bench": (),
+}
+SUMMARY_FILES = ("summary.json", "summary.md")
 # Widths for the latency-vs-timesteps curve of a CTC model (issue 5 asks for 100, 200 and 400 px).
 CTC_BENCH_WIDTHS = [100, 200, 400]
 
@@ -46,6 +64,9 @@ class PipelineOptions:
     bench_batches: list[int] = field(default_factory=lambda: [1, 8])
     bench_min_time_s: float = 0.5
     parity_samples: int = 16  # real test samples in the parity check, beside random inputs
+    # Replace what an earlier run left in the folder (the outputs of the stages that run and of the stages
+    # after them). Without it such a folder is refused: one folder never mixes two runs.
+    overwrite: bool = False
 
     def __post_init__(self) -> None:
         # Refuse a bad benchmark setting now, not after minutes of training and optimizing.
@@ -174,7 +195,7 @@ def run_pipeline(
     """Run the recipe's whole path from data to a validated, optimized, measured edge model.
 
     Args:
-        recipe: the training recipe (default ``models/digits-rows-lstm.toml``).
+        recipe: the training recipe, a file or a shipped recipe's name (default ``digits-rows-lstm``).
         out_dir: the run folder.
         overrides: ``--set`` overrides for the recipe.
         options: stages and their settings.
@@ -182,6 +203,8 @@ def run_pipeline(
             only the result).
 
     Raises:
+        ConfigError: the folder holds outputs of an earlier run that this one would replace
+            (``options.overwrite`` replaces them).
         ParityError: ONNX Runtime disagrees with PyTorch (the run stops after writing parity.json).
         EdgeseqError: any stage's own errors.
     """
@@ -215,18 +238,42 @@ def _prepare(
     """Load the recipe and the profiles (a bad name fails in a second, not after training), create OUT."""
     log = log or (lambda line: print(line, file=sys.stderr, flush=True))
     options = options or PipelineOptions()
-    cfg = load_config(recipe or _default_recipe(), overrides or [])
+    cfg = load_config(recipe or DEFAULT_RECIPE, overrides or [])
     export_options = load_profile(options.export_profile).export if options.export_profile else None
     optimize_table = load_profile(options.optimize_profile).optimize if options.optimize_profile else {}
     out = ensure_writable_dir(out_dir)
+    _claim_outputs(out, options, log)
     return PipelineRun(cfg, options, out, log, export_options, optimize_table)
 
 
-def _default_recipe() -> Path:
-    """models/digits-rows-lstm.toml of the current folder, else of the source checkout edgeseq runs from."""
-    local = Path(DEFAULT_RECIPE)
-    checkout = Path(__file__).resolve().parents[2] / DEFAULT_RECIPE  # edgeseq/pipeline/main.py -> the checkout
-    return local if local.is_file() or not checkout.is_file() else checkout
+def replaced_outputs(out: Path, stages: list[str]) -> list[str]:
+    """The outputs in ``out`` that running ``stages`` would replace: theirs and those of the stages after them."""
+    affected = [s for s in STAGES if s in stages or any(s in DEPENDENTS[ran] for ran in stages)]
+    return [name for stage in affected for name in STAGE_OUTPUTS[stage] if (out / name).exists()]
+
+
+def _claim_outputs(out: Path, options: PipelineOptions, log: Log) -> None:
+    """Refuse a folder whose earlier outputs this run would replace, or (``overwrite``) remove them first.
+
+    Raises:
+        ConfigError: earlier outputs would be replaced and ``overwrite`` is off.
+    """
+    present = replaced_outputs(out, options.stages)
+    if not present:
+        return
+    if not options.overwrite:
+        raise ConfigError(
+            f"run folder {str(out)!r} already holds {', '.join(present)} from an earlier run; running "
+            f"{','.join(options.stages)} would mix two runs in one folder: pass --force to replace them, or "
+            "choose another --out"
+        )
+    for name in [*present, *SUMMARY_FILES]:
+        path = out / name
+        if path.is_dir():
+            shutil.rmtree(path)
+        elif path.exists():
+            path.unlink()
+    log(f"replacing the earlier run's {', '.join(present)} (--force)")
 
 
 def _timed(done: StageResults, stage: str, call: Callable[[], _T]) -> _T:
@@ -304,7 +351,11 @@ def _write_summary(run: PipelineRun, done: StageResults, started: float) -> Pipe
     results = done.to_json()
     bench_result = done.bench.result if done.bench is not None else None
     summary = summary_rows(run.cfg, results, done.optimize, bench_result, run.onnx_path)
-    table = format_summary(summary)
+    table = format_summary(
+        summary,
+        bench_notes=bench_result.notes if bench_result is not None else [],
+        measured_by_bench=bench_result is not None,
+    )
     result = PipelineResult(
         out_dir=str(run.out),
         stages=results,

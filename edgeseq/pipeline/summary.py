@@ -38,7 +38,37 @@ def summary_rows(
         _optimized_rows(rows, optimized, metric)
     if bench_result is not None:
         _latency(rows, bench_result)
+        if optimized is not None and optimized.target == "cpu" and optimized.recommended is not None:
+            _recommend_by_table(rows)
     return list(rows.values())
+
+
+def shown_latency(row: Row) -> dict[str, Any]:
+    """The latency entry the table shows for a row: its first backend's (torch for pytorch, else ort-cpu)."""
+    return next(iter(row.get("latency", {}).values()), {})
+
+
+def _recommend_by_table(rows: dict[str, Row]) -> None:
+    """Mark the fastest accepted variant by the table's own p50, so the mark and the numbers agree.
+
+    optimize picks by its own side-by-side timing; the bench stage measures again, and on a noisy
+    machine the two can order close variants differently. The table shows the bench figures, so the
+    recommendation is taken from them (same rule: accepted by the gate, not fp16, not the .ort file).
+    """
+    timed = []
+    for name, row in rows.items():
+        status = str(row.get("status", ""))
+        usable = status.startswith(("accepted", "reference"))
+        p50 = shown_latency(row).get("p50_ms")
+        if usable and name != "ort" and row.get("precision") != "fp16" and p50 is not None:
+            timed.append((p50, name))
+    if not timed:
+        return
+    best = min(timed)[1]
+    for name, row in rows.items():
+        row.pop("recommended", None)
+        if name == best:
+            row["recommended"] = True
 
 
 def _trained_row(rows: dict[str, Row], results: dict[str, Any], metric: str) -> None:
@@ -100,6 +130,8 @@ def _latency(rows: dict[str, Row], bench_result: Any) -> None:
                 "p99_ms": r.p99_ms,
                 "images_per_s": r.images_per_s,
                 "shape": r.input_shape,
+                "notes": list(r.notes),  # e.g. the machine was busy while this row ran
+                "load_avg_1m": r.load_avg_1m,
             }
 
 
@@ -118,7 +150,7 @@ def _fmt(value: Any, spec: str) -> str:
 
 
 def _cells(row: Row, metric: str) -> list[str]:
-    lat: dict[str, Any] = next(iter(row.get("latency", {}).values()), {})
+    lat = shown_latency(row)
     return [
         row["variant"] + (" *" if row.get("recommended") else ""),
         row.get("precision", "-"),
@@ -132,8 +164,26 @@ def _cells(row: Row, metric: str) -> list[str]:
     ]
 
 
-def format_summary(rows: list[Row]) -> str:
-    """The summary as a text table: variant, precision, size, accuracy/CER, status, p50, p99, images/s."""
+def _note_lines(rows: list[Row], bench_notes: list[str]) -> list[str]:
+    """The benchmark's notes on the rows the table shows (a busy machine, an unstable backend), once each."""
+    by_note: dict[str, list[str]] = {}
+    for row in rows:
+        lat = shown_latency(row)
+        for note in lat.get("notes", []):
+            by_note.setdefault(note, []).append(row["variant"])
+    lines = [f"note ({', '.join(variants)}): {note}" for note, variants in by_note.items()]
+    return lines + [f"note: {note}" for note in bench_notes]
+
+
+def format_summary(rows: list[Row], bench_notes: list[str] | None = None, measured_by_bench: bool = True) -> str:
+    """The summary as a text table: variant, precision, size, accuracy/CER, status, p50, p99, images/s.
+
+    Args:
+        rows: :func:`summary_rows`' rows.
+        bench_notes: the benchmark run's own notes (below the table, with each shown row's notes).
+        measured_by_bench: whether the p50 column comes from the bench stage (then the recommendation
+            follows it); otherwise the recommendation is optimize's own.
+    """
     metric = "cer" if any("cer" in r for r in rows) else "accuracy"
     header = [
         "variant",
@@ -151,6 +201,11 @@ def format_summary(rows: list[Row]) -> str:
     lines = ["  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)).rstrip()]
     lines += ["  ".join(c[i].ljust(widths[i]) for i in range(len(header))).rstrip() for c in cells]
     if any(r.get("recommended") for r in rows):
-        lines.append("* recommended variant (fastest within the accuracy gate)")
+        lines.append(
+            "* recommended variant: the fastest within the accuracy gate by this table's p50"
+            if measured_by_bench
+            else "* recommended variant: the fastest within the accuracy gate by optimize's side-by-side timing"
+        )
     lines.append("latency: batch 1 (CTC models: 200 px wide lines); parity: max |ONNX - PyTorch| over all checks")
+    lines += _note_lines(rows, bench_notes or [])
     return "\n".join(lines)

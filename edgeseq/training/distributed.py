@@ -24,6 +24,7 @@ class DistInfo:
     rank: int = 0
     local_rank: int = 0
     world_size: int = 1
+    owns_group: bool = False  # this process joined the group in init_distributed (so it leaves it at the end)
 
     @property
     def enabled(self) -> bool:
@@ -59,9 +60,25 @@ def init_distributed(kind: str) -> DistInfo:
         # Bind this rank to its own GPU before NCCL forms the group; otherwise every rank's
         # communicator (and any tensor created on "cuda") lands on GPU 0.
         torch.cuda.set_device(local_rank)
-    if not dist.is_initialized():
+    owns_group = not dist.is_initialized()
+    if owns_group:
         dist.init_process_group(backend="nccl" if kind == "cuda" else "gloo")
-    return DistInfo(dist.get_rank(), local_rank, dist.get_world_size())
+    return DistInfo(dist.get_rank(), local_rank, dist.get_world_size(), owns_group)
+
+
+def shutdown_distributed(dist_info: DistInfo) -> None:
+    """Leave the process group ``init_distributed`` joined, once every rank got here.
+
+    A gloo group left to the interpreter's exit keeps its C++ worker threads (holding work objects with
+    Python references) alive into finalization, where tearing them down can abort the process
+    ("terminate called without an active exception", SIGABRT) after the run's files were written, and
+    torchrun then reports the run as failed. Called on the paths every rank takes (a finished run, a run
+    folder refused on all ranks), never after one rank failed: destroying a group while other ranks still
+    wait in a collective can hang. A group the caller created is the caller's to destroy.
+    """
+    if dist_info.owns_group and dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
 
 
 def pick_device(kind: str, dist_info: DistInfo) -> torch.device:

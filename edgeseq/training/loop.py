@@ -23,7 +23,7 @@ from torch.utils.data.distributed import DistributedSampler
 from edgeseq.checkpoint import load_checkpoint, model_from_checkpoint, save_checkpoint
 from edgeseq.config import ExperimentConfig
 from edgeseq.data import DataSplits, build_datasets
-from edgeseq.errors import InputError
+from edgeseq.errors import ConfigError, InputError
 from edgeseq.fileio import ensure_writable_dir, write_json_atomic, write_text_atomic
 from edgeseq.nn import ImageSequenceModel, build_model
 from edgeseq.training.batches import batch_loss, make_loader, unwrap
@@ -36,12 +36,13 @@ from edgeseq.training.distributed import (
     init_distributed,
     pick_device,
     set_threads,
+    shutdown_distributed,
 )
 from edgeseq.training.evaluation import evaluate, is_better, prefixed
 from edgeseq.training.optim import Optimization
 from edgeseq.training.progress import Log, Progress, format_epoch, rank_log
 from edgeseq.training.results import TrainResult
-from edgeseq.training.resume import load_resume_checkpoint, restore_run
+from edgeseq.training.resume import load_resume_checkpoint, restore_run, run_folder_problem
 from edgeseq.training.state import TrainState, checkpoint_payload, train_state_dict
 
 
@@ -81,6 +82,7 @@ def train(
     out_dir: str | Path,
     *,
     resume: bool = False,
+    overwrite: bool = False,
     log: Log | None = None,
 ) -> TrainResult:
     """Train a model from a config and write ``best.pt``, ``last.pt``, ``metrics.jsonl``, ``summary.json``.
@@ -89,17 +91,19 @@ def train(
         cfg: the experiment config (``edgeseq.config.load_config``).
         out_dir: the run folder (created).
         resume: continue from ``out_dir/last.pt`` (epochs already done are skipped).
+        overwrite: replace the run ``out_dir`` holds (its best.pt, last.pt, metrics.jsonl and summary.json are
+            removed first). Without it or ``resume``, a folder holding a run is refused.
         log: a callable taking one line of text (default: print to stderr on rank 0).
 
     Returns:
         TrainResult with the test metrics of the best checkpoint.
 
     Raises:
-        ConfigError: a bad device request, or a resume with changed settings.
+        ConfigError: a bad device request, a resume with changed settings, or a folder that holds a run.
         InputError: empty train/val splits, or a loss that stops being finite.
         ModelFileError: a resume from a missing, unsafe or unfitting ``last.pt``.
     """
-    run = _open_run(cfg, out_dir, log)
+    run = _open_run(cfg, out_dir, log, resume, overwrite)
     # Checked before the data and model are built: a refused resume should cost nothing.
     saved = load_resume_checkpoint(run.out, cfg) if resume else None
     parts = _build_parts(run)
@@ -112,17 +116,30 @@ def train(
     for epoch in range(state.start_epoch, cfg.train.epochs):
         _run_epoch(run, parts, state, epoch)
     metrics = _test_best_checkpoint(run, parts)
-    return _finish(run, state, metrics)
+    result = _finish(run, state, metrics)
+    shutdown_distributed(run.dist)
+    return result
 
 
-def _open_run(cfg: ExperimentConfig, out_dir: str | Path, log: Log | None) -> RunContext:
-    """Resolve the device, join the process group (torchrun) and create the run folder (rank 0)."""
+def _open_run(cfg: ExperimentConfig, out_dir: str | Path, log: Log | None, resume: bool, overwrite: bool) -> RunContext:
+    """Resolve the device, join the process group (torchrun), create the run folder and claim it (rank 0).
+
+    Raises:
+        ConfigError: the folder holds a run and neither ``resume`` nor ``overwrite`` was asked for (every
+            rank raises: rank 0's verdict is broadcast).
+    """
     started = time.perf_counter()
     kind = device_kind(cfg.train.device)
     dist_info = init_distributed(kind)
     out = Path(out_dir)
+    problem = None
     if dist_info.is_main:
         ensure_writable_dir(out)
+        problem = run_folder_problem(out, resume, overwrite)
+    problem = broadcast_object(problem, dist_info)
+    if problem is not None:
+        shutdown_distributed(dist_info)  # every rank refuses: leave the group together
+        raise ConfigError(problem)
     return RunContext(cfg, out, dist_info, pick_device(kind, dist_info), rank_log(log, dist_info.is_main), started)
 
 

@@ -26,6 +26,8 @@ from edgeseq.training.state import TrainState
 # training); these train fields decide the optimizer and the schedule, whose state last.pt carries.
 # train.epochs may change: the schedule is then rebuilt for the new length at the step the run reached.
 RESUME_SECTIONS = ("model", "data", "preprocess")
+# The files a training run writes: a folder holding any of them holds a run.
+RUN_FILES = ("best.pt", "last.pt", "metrics.jsonl", "summary.json")
 RESUME_TRAIN_KEYS = (
     "batch_size",
     "lr",
@@ -86,6 +88,28 @@ def check_resume_config(saved: ExperimentConfig, new: ExperimentConfig, source: 
     raise ConfigError(
         f"--resume: the {sections} config differs from the run in {source!r} ({listed}); resume continues the "
         "same run, so expected the same settings (start a new --out folder to change them)"
+    )
+
+
+def run_folder_problem(out: Path, resume: bool, overwrite: bool) -> str | None:
+    """Why training into ``out`` would lose or mix work (one line), or None when it may go ahead.
+
+    A folder holding a run (any of :data:`RUN_FILES`) is refused unless the run is continued
+    (``resume``) or replaced (``overwrite``: its run files are removed first, so a replaced run that
+    fails never leaves the old best.pt beside the new last.pt). Other files in the folder are left alone.
+    """
+    if resume and overwrite:
+        return "--resume continues the run in the folder and --force replaces it; expected one of them"
+    found = [name for name in RUN_FILES if (out / name).exists()]
+    if not found or resume:
+        return None
+    if overwrite:
+        for name in found:
+            (out / name).unlink()
+        return None
+    return (
+        f"run folder {str(out)!r} already holds a run ({', '.join(found)}); expected a new or empty folder: "
+        "continue it with --resume (resume=True), replace it with --force (overwrite=True), or choose another --out"
     )
 
 

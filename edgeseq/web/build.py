@@ -3,11 +3,12 @@
 The page is plain files: index.html + app.js/model.js/preprocess.js/style.css (from ``static/``),
 model.onnx, metadata.json (the model's edgeseq metadata), build.json (what the page needs to know
 about this build) and vendor/ (the onnxruntime-web files for the chosen backend, copied from the
-pinned build vendored in the package, or from ``ort_dist``). Nothing is fetched from a CDN.
+pinned build of the ``edgeseq-web-assets`` distribution, or from ``ort_dist``). Nothing is fetched from a CDN.
 """
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import json
 from dataclasses import dataclass, field
@@ -18,18 +19,18 @@ from edgeseq import __version__
 from edgeseq.errors import ConfigError, ExportError, InputError, ModelFileError, require
 from edgeseq.fileio import ensure_writable_dir, sha256_file, write_bytes_atomic, write_json_atomic
 from edgeseq.runtime.metadata import ModelMetadata
-from edgeseq.web.opcheck import VENDOR_DIR, OpCheckReport, check_browser_support
+from edgeseq.web.opcheck import OpCheckReport, check_browser_support
+from edgeseq.web.ortweb import BACKENDS, OrtFiles, locate_ort
 from edgeseq.web.pillow_compat import pillow_vertical_pass_first
 
 STATIC_DIR = Path(__file__).parent / "static"
-PAGE_FILES = ("index.html", "app.js", "model.js", "preprocess.js", "style.css")
+PAGE_FILES = ("index.html", "boot.js", "app.js", "model.js", "preprocess.js", "style.css")
+# Opened from disk (file://) the browser refuses fetch() and module imports of local files, so the page
+# also carries every file it loads in page-data.js (a classic script, which file:// allows), base64-encoded;
+# boot.js uses it there. The files the HTML itself loads are not in it.
+PAGE_DATA = "page-data.js"
+NOT_EMBEDDED = frozenset({"index.html", "style.css", "boot.js", PAGE_DATA})
 MODEL_FILE = "model.onnx"
-BACKENDS = {
-    # WebGPU execution provider with the WebAssembly provider as fallback (ORT's asyncify WebGPU build)
-    "auto": ("ort.webgpu.min.mjs", "ort-wasm-simd-threaded.asyncify.mjs", "ort-wasm-simd-threaded.asyncify.wasm"),
-    # the WebAssembly (CPU) provider only: about half the download
-    "wasm": ("ort.wasm.min.mjs", "ort-wasm-simd-threaded.mjs", "ort-wasm-simd-threaded.wasm"),
-}
 DEFAULT_TOP_K = 5
 
 
@@ -65,46 +66,9 @@ class WebBuildResult:
 
 
 def vendored_ort(ort_dist: str | Path | None, backend: str) -> tuple[Path, str, tuple[str, ...]]:
-    """Locate the onnxruntime-web files for ``backend``: ``(folder, version, file names)``.
-
-    Args:
-        ort_dist: an onnxruntime-web ``dist/`` folder (e.g. ``web/node_modules/onnxruntime-web/dist``
-            after ``npm ci --prefix web``), or None for the build vendored in the package.
-
-    Raises:
-        InputError: a file is missing, or a vendored file does not match its recorded sha256.
-    """
-    names = BACKENDS[backend]
-    if ort_dist is None:
-        folder = VENDOR_DIR
-        record_path = folder / "VENDOR.json"
-        if not record_path.is_file():
-            raise InputError(
-                f"{record_path} is missing: this edgeseq has no bundled onnxruntime-web; run "
-                "`npm ci --prefix web && npm run vendor --prefix web` in the edgeseq repository, "
-                "or pass --ort-dist path/to/onnxruntime-web/dist"
-            )
-        record = json.loads(record_path.read_text(encoding="utf-8"))
-        for name in names:
-            path = folder / name
-            if not path.is_file() or sha256_file(path) != record["sha256"].get(name):
-                raise InputError(
-                    f"bundled onnxruntime-web file {name} is missing or changed (sha256 differs from VENDOR.json); "
-                    "re-run `npm run vendor --prefix web`"
-                )
-        return folder, str(record["version"]), names
-    folder = Path(ort_dist)
-    missing = [name for name in names if not (folder / name).is_file()]
-    if missing:
-        raise InputError(
-            f"--ort-dist {str(folder)!r}: missing {', '.join(missing)}; expected onnxruntime-web's dist/ folder "
-            "(npm install onnxruntime-web, then node_modules/onnxruntime-web/dist)"
-        )
-    package_json = folder.parent / "package.json"
-    version = "unknown"
-    if package_json.is_file():
-        version = str(json.loads(package_json.read_text(encoding="utf-8")).get("version", "unknown"))
-    return folder, version, names
+    """``(folder, version, file names)`` of the onnxruntime-web files for ``backend`` (see :func:`locate_ort`)."""
+    files = locate_ort(ort_dist, backend)
+    return files.folder, files.version, files.names
 
 
 def _load_model(model_path: Path) -> Any:
@@ -114,7 +78,7 @@ def _load_model(model_path: Path) -> Any:
         ModelFileError: missing, an ``.ort`` file, or not ONNX.
         ExportError: weights in external data files.
     """
-    onnx = require("onnx")
+    onnx = require("onnx", "web")
     if not model_path.is_file():
         raise ModelFileError(f"model file {str(model_path)!r} not found")
     if model_path.suffix == ".ort":
@@ -181,19 +145,10 @@ def _prepare_out_dir(out_dir: Path) -> None:
         old_files = json.loads(previous.read_text(encoding="utf-8")).get("files", {})
     except json.JSONDecodeError:
         raise InputError(f"{previous} is not valid JSON; remove the folder or pick another -o") from None
-    for name in old_files:
+    for name in [*old_files, PAGE_DATA]:  # page-data.js is not listed in build.json (it embeds build.json)
         path = (out_dir / name).resolve()
         if path.is_file() and out_dir.resolve() in path.parents:  # never outside the page folder
             path.unlink()
-
-
-@dataclass(frozen=True)
-class _OrtFiles:
-    """The onnxruntime-web files a page bundles: their folder, version and names (the module first)."""
-
-    folder: Path
-    version: str
-    names: tuple[str, ...]
 
 
 class _PageWriter:
@@ -216,6 +171,7 @@ def build_web(
     top_k: int = DEFAULT_TOP_K,
     ort_dist: str | Path | None = None,
     title: str | None = None,
+    embed: bool = True,
 ) -> WebBuildResult:
     """Write a static page that runs ``model_path`` in the browser with onnxruntime-web.
 
@@ -226,6 +182,8 @@ def build_web(
         top_k: classes shown for classification models.
         ort_dist: an onnxruntime-web ``dist/`` folder to take the runtime from instead of the bundled one.
         title: the page heading (default: the model file's name).
+        embed: also write page-data.js, so the page works opened from disk (file://); it adds about 4/3 of
+            the model and runtime to the folder. Without it, a page opened from disk says how to serve it.
 
     Returns:
         A :class:`WebBuildResult` listing the files and their sizes.
@@ -242,7 +200,7 @@ def build_web(
     model = _load_model(model_path)
     meta = _metadata(model, model_path)
     report = check_browser_support(model)
-    ort_files = _OrtFiles(*vendored_ort(ort_dist, backend))
+    ort_files = locate_ort(ort_dist, backend)
     _prepare_out_dir(out_dir)
     page = _write_page(out_dir, model_path, meta, ort_files)
     model_sha = sha256_file(out_dir / MODEL_FILE)
@@ -253,6 +211,8 @@ def build_web(
         "backend": backend,
         "ort_version": ort_files.version,
         "ort_module": ort_files.names[0],
+        "ort_files": list(ort_files.names),  # module, its WebAssembly loader, the binary
+        "embedded": embed,
         "top_k": top_k,
         "pillow_vertical_pass_first": pillow_vertical_pass_first(),
         "edgeseq_version": __version__,
@@ -261,6 +221,8 @@ def build_web(
     }
     write_json_atomic(out_dir / "build.json", build_info)
     page.written["build.json"] = (out_dir / "build.json").stat().st_size
+    if embed:
+        _write_page_data(page)
     return WebBuildResult(
         out_dir=str(out_dir),
         files=page.written,
@@ -274,6 +236,17 @@ def build_web(
     )
 
 
+def _write_page_data(page: _PageWriter) -> None:
+    """page-data.js: ``window.edgeseqPageFiles = {name: base64}`` for every file the page loads by script."""
+    names = sorted(name for name in page.written if name not in NOT_EMBEDDED)
+    entries = ",\n".join(
+        f"{json.dumps(name)}: {json.dumps(base64.b64encode((page.out_dir / name).read_bytes()).decode())}"
+        for name in names
+    )
+    header = "// written by `edgeseq web`: the page's files for opening it from disk (see boot.js)\n"
+    page.put(PAGE_DATA, f"{header}window.edgeseqPageFiles = {{\n{entries}\n}};\n".encode())
+
+
 def _check_arguments(backend: str, top_k: int) -> None:
     if backend not in BACKENDS:
         raise ConfigError(f"backend: got {backend!r}; expected one of {', '.join(BACKENDS)}")
@@ -281,7 +254,7 @@ def _check_arguments(backend: str, top_k: int) -> None:
         raise ConfigError(f"top_k: got {top_k!r}; expected a positive integer")
 
 
-def _write_page(out_dir: Path, model_path: Path, meta: ModelMetadata, ort_files: _OrtFiles) -> _PageWriter:
+def _write_page(out_dir: Path, model_path: Path, meta: ModelMetadata, ort_files: OrtFiles) -> _PageWriter:
     """The model, the page's static files, the runtime (vendor/) and metadata.json."""
     (out_dir / "vendor").mkdir(exist_ok=True)
     page = _PageWriter(out_dir)

@@ -3,7 +3,7 @@
 The WebAssembly build of onnxruntime-web compiles ONNX Runtime's CPU execution provider (with the
 contrib ``com.microsoft`` and ``ai.onnx.ml`` kernels), so the CPU kernel table of the installed
 onnxruntime is the reference for which operators exist (a proxy: a kernel added to native
-onnxruntime after the vendored web release would pass here and fail in the browser; the browser
+onnxruntime after the pinned web release would pass here and fail in the browser; the browser
 tests run the real thing); the opset ceilings below were measured against the vendored
 onnxruntime-web itself. The WebGPU execution provider covers only part of the
 operator set: nodes it lacks run on the WebAssembly provider instead (with a copy between GPU and
@@ -12,16 +12,13 @@ CPU memory each time), which the report lists but does not refuse.
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from edgeseq.errors import ExportError
 from edgeseq.graphs import iter_nodes
-
-VENDOR_DIR = Path(__file__).parent / "static" / "vendor"
+from edgeseq.web.ortweb import webgpu_ops
 
 # Highest opset per domain that onnxruntime-web 1.30.0 (the vendored build) accepts. Measured with
 # one-node models in Node.js: ai.onnx 26 loads and 27 fails in ValidateOpsetForDomain; ai.onnx.ml
@@ -87,18 +84,6 @@ def cpu_kernels() -> tuple[KernelTable, str]:
         since, until = kdef.version_range
         table.setdefault((_normal_domain(kdef.domain), kdef.op_name), []).append((since, until))
     return table, f"CPU kernels of onnxruntime {onnxruntime.__version__}"
-
-
-def webgpu_ops() -> dict[str, dict[str, list[list[int | None]]]]:
-    """The WebGPU operator table vendored beside onnxruntime-web (from its docs/webgpu-operators.md).
-
-    That table documents the JSEP WebGPU provider; the 1.30 webgpu bundle runs the native WebGPU
-    provider, whose coverage is close but not identical. Advisory only: a missing op falls back.
-    """
-    path = VENDOR_DIR / "webgpu-ops.json"
-    if not path.is_file():
-        return {}
-    return json.loads(path.read_text(encoding="utf-8"))
 
 
 def _in_ranges(version: int, ranges: list[Any]) -> bool:
@@ -205,6 +190,8 @@ def check_browser_support(model: Any) -> OpCheckReport:
 def _webgpu_fallback(counts: Counter[str], opsets: dict[str, int]) -> list[str]:
     """Op types the WebGPU provider does not implement at the model's opset."""
     table = webgpu_ops()
+    if not table:  # no edgeseq-web-assets (a page from --ort-dist): coverage unknown, nothing claimed
+        return []
     fallback = []
     for key in sorted(counts):
         domain, op_type = key.split(":", 1) if ":" in key else ("", key)

@@ -32,7 +32,7 @@ def test_int_accepted_where_float_expected() -> None:
 @pytest.mark.parametrize(
     ("overrides", "match"),
     [
-        (["train.epoch=3"], r"unknown key 'train.epoch' \(did you mean 'epochs'\?\)"),
+        (["train.epoch=3"], r"unknown key 'train.epoch' \(did you mean 'train.epochs'\?\)"),
         (["bogus.x=1"], r"unknown key 'bogus'"),
         (["train.epochs=three"], r"train.epochs: got 'three'; expected an integer"),
         (["train.epochs=0"], r"train.epochs: got 0; expected a positive number"),

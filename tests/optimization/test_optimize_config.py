@@ -110,7 +110,9 @@ def test_shipped_profiles_run_end_to_end(
     samples = labelled_by(tiny_lstm, 16)
     result = optimize(tiny_lstm, tmp_path, config, calibration=samples, evaluation=samples)
     assert all(row.usable for row in result.variants), [(r.name, r.reason) for r in result.variants]
-    if recommended:
+    if name == "mobile" and result.recommended == "fp32":  # .ort timed slower than fp32 here: said so
+        assert "slower than fp32" in result.recommendation_reason
+    elif recommended:
         assert result.recommended == recommended
     else:  # cpu: the fastest accepted non-fp16, non-.ort variant
         assert result.recommended in config.variants

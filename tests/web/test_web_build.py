@@ -14,11 +14,12 @@ import pytest
 
 from edgeseq.errors import ConfigError, ExportError, InputError, ModelFileError
 from edgeseq.runtime.metadata import ModelMetadata
-from edgeseq.web import build as build_module
-from edgeseq.web import build_web, check_browser_support, serve_in_thread
+from edgeseq.web import build_web, check_browser_support, ortweb, serve_in_thread
 from edgeseq.web.opcheck import MAX_OPSET
 
 onnx = pytest.importorskip("onnx")
+if ortweb.assets_dir() is None:
+    pytest.skip("edgeseq-web-assets is not installed: pip install ./web/assets", allow_module_level=True)
 from onnx import TensorProto, helper  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]
@@ -215,16 +216,16 @@ def test_build_refuses_external_data(tmp_path: Path) -> None:
 
 def test_build_checks_the_vendored_runtime(model_file: Path, tmp_path: Path, monkeypatch) -> None:
     vendor = tmp_path / "vendor"
-    shutil.copytree(build_module.VENDOR_DIR, vendor)
+    shutil.copytree(ortweb.assets_dir(), vendor)
     (vendor / "ort.wasm.min.mjs").write_text("// tampered")
-    monkeypatch.setattr(build_module, "VENDOR_DIR", vendor)
+    monkeypatch.setattr(ortweb, "assets_dir", lambda: vendor)
     with pytest.raises(InputError, match="ort.wasm.min.mjs is missing or changed"):
         build_web(model_file, tmp_path / "page", backend="wasm")
 
 
 def test_ort_dist_takes_the_runtime_from_a_folder(model_file: Path, tmp_path: Path) -> None:
     dist = tmp_path / "onnxruntime-web" / "dist"
-    shutil.copytree(build_module.VENDOR_DIR, dist)
+    shutil.copytree(ortweb.assets_dir(), dist)
     (dist.parent / "package.json").write_text(json.dumps({"name": "onnxruntime-web", "version": "9.9.9"}))
     result = build_web(model_file, tmp_path / "page", backend="wasm", ort_dist=dist)
     assert result.ort_version == "9.9.9"
@@ -271,9 +272,9 @@ def _cli(*args: str) -> subprocess.CompletedProcess:
 
 
 def test_cli_builds_and_reports(model_file: Path, tmp_path: Path) -> None:
-    done = _cli(str(model_file), "-o", str(tmp_path / "page"), "--backend", "wasm")
+    done = _cli(str(model_file), "-o", str(tmp_path / "page"), "--backend", "wasm", "--json")
     assert done.returncode == 0, done.stderr
-    report = json.loads(done.stdout)
+    report = json.loads(done.stdout)  # JSON with --json; the human summary otherwise (tests/cli)
     assert report["backend"] == "wasm" and report["total_bytes"] > 1_000_000
     assert (tmp_path / "page" / "index.html").is_file()
 

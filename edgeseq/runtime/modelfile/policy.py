@@ -172,11 +172,21 @@ def _read_model(path: Path, size: int) -> tuple[OnnxWalk | OrtWalk, str]:
             try:
                 walk = walk_ort(buf, size) if is_ort_format(buf) else walk_onnx(buf, size)
             except CorruptModel as exc:
+                if looks_like_torch_checkpoint(buf[:4]):
+                    raise ModelFileError(
+                        f"cannot load model {where!r}: it looks like a PyTorch checkpoint, not an ONNX model; "
+                        f"export it first: edgeseq export {where} -o model.onnx"
+                    ) from None
                 raise ModelFileError(f"cannot load model {where!r}: {exc}; expected a valid ONNX model") from None
             digest = hashlib.sha256(buf).hexdigest()
     except OSError as exc:
         raise ModelFileError(f"cannot read model file {where!r}: {exc.strerror or exc}") from None
     return walk, digest
+
+
+def looks_like_torch_checkpoint(head: bytes) -> bool:
+    """Whether a file's first bytes are those of ``torch.save``: a zip archive (torch >= 1.6) or a pickle."""
+    return head.startswith(b"PK\x03\x04") or head[:1] == b"\x80" and head[1:2] in (b"\x02", b"\x03", b"\x04", b"\x05")
 
 
 def _domains(allow_domains: Iterable[str] | None) -> frozenset[str]:

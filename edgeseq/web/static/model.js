@@ -3,8 +3,12 @@
 // drop blanks). No DOM here.
 import { preprocessRGBA } from './preprocess.js';
 
-/** The onnxruntime-web module `edgeseq web` bundled (build.json names it; loaded from ./vendor, never a CDN). */
+/**
+ * The onnxruntime-web module `edgeseq web` bundled (build.json names it; loaded from ./vendor, never a CDN).
+ * Opened from disk, boot.js provides it from page-data.js (`edgeseqEmbedded`), since file:// allows no import.
+ */
 export async function loadRuntime(build) {
+  if (globalThis.edgeseqEmbedded) return globalThis.edgeseqEmbedded.importRuntime(build);
   return import(`./vendor/${build.ort_module}`);
 }
 
