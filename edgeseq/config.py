@@ -9,6 +9,8 @@ from __future__ import annotations
 import copy
 import dataclasses
 import difflib
+import functools
+import math
 import tomllib
 import types
 import typing
@@ -16,7 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from edgeseq.errors import ConfigError
+from edgeseq.errors import ConfigError, ResourceLimitError
+from edgeseq.memory import format_bytes, limit_source, memory_limit
 
 INTERPOLATIONS = ("nearest", "bilinear", "bicubic", "lanczos", "box", "hamming")
 COLOR_MODES = ("L", "RGB")
@@ -34,6 +37,10 @@ DEVICES = ("auto", "cpu", "cuda")
 DEJAVU_CORE_FONTS = tuple(
     f"DejaVu{face}{weight}.ttf" for face in ("Sans", "SansMono", "Serif") for weight in ("", "-Bold")
 )
+# Seeds go to random, numpy (which takes 0 .. 2**32 - 1) and torch.
+MAX_SEED = 2**32 - 1
+# Tables and arrays nested deeper than this are no recipe (tomllib itself recurses without a limit).
+MAX_TOML_DEPTH = 16
 
 
 def _choice(key: str, value: Any, choices: tuple[str, ...]) -> None:
@@ -44,8 +51,39 @@ def _choice(key: str, value: Any, choices: tuple[str, ...]) -> None:
 
 
 def _positive(key: str, value: float, allow_zero: bool = False) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise ConfigError(f"{key}: got {value!r}; expected a finite number")
     if value < 0 or (value == 0 and not allow_zero):
         raise ConfigError(f"{key}: got {value!r}; expected a {'non-negative' if allow_zero else 'positive'} number")
+
+
+def _seed(key: str, value: int) -> None:
+    if not 0 <= value <= MAX_SEED:
+        raise ConfigError(f"{key}: got {value!r}; expected an integer from 0 to {MAX_SEED}")
+
+
+def check_field_types(obj: Any, prefix: str) -> None:
+    """Check (and normalise) every field of a config dataclass against its annotation, by dotted key.
+
+    ``from_dict`` checks TOML values this way; ``__post_init__`` calls this too, so a config built in
+    Python (``TrainConfig(epochs="3")``, ``lr=float("nan")``) is refused the same way. Ints become
+    floats where a float is expected; floats must be finite.
+
+    Raises:
+        ConfigError: a value of the wrong type, naming ``prefix.field``.
+    """
+    hints = _type_hints(type(obj))
+    for f in dataclasses.fields(obj):
+        value = getattr(obj, f.name)
+        tp = hints[f.name]
+        if isinstance(tp, type) and dataclasses.is_dataclass(tp) and isinstance(value, tp):
+            continue  # a nested table, already checked by its own __post_init__
+        setattr(obj, f.name, _coerce(f"{prefix}.{f.name}" if prefix else f.name, value, tp))
+
+
+@functools.cache
+def _type_hints(cls: type) -> dict[str, Any]:
+    return typing.get_type_hints(cls)
 
 
 @dataclass
@@ -68,6 +106,7 @@ class PreprocessConfig:
     invert: bool = False  # invert pixel values before normalising (dark text on light → light on dark)
 
     def __post_init__(self) -> None:
+        check_field_types(self, "preprocess")
         _positive("preprocess.height", self.height)
         _positive("preprocess.width", self.width)
         _choice("preprocess.color", self.color, COLOR_MODES)
@@ -114,6 +153,7 @@ class ModelConfig:
     num_classes: int = 0  # 0: taken from the data (labels, or the alphabet for ctc)
 
     def __post_init__(self) -> None:
+        check_field_types(self, "model")
         _choice("model.sequencer", self.sequencer, SEQUENCERS)
         _choice("model.rnn", self.rnn, RNN_KINDS)
         _choice("model.head", self.head, HEADS)
@@ -150,7 +190,9 @@ class DataConfig:
     fonts: list[str] = field(default_factory=lambda: ["builtin", *DEJAVU_CORE_FONTS])
 
     def __post_init__(self) -> None:
+        check_field_types(self, "data")
         _choice("data.dataset", self.dataset, DATASETS)
+        _seed("data.split_seed", self.split_seed)
         if not self.fonts or not all(isinstance(f, str) and f for f in self.fonts):
             raise ConfigError(f"data.fonts: got {self.fonts!r}; expected a non-empty list of font file patterns")
         for key in ("val_fraction", "test_fraction"):
@@ -161,6 +203,11 @@ class DataConfig:
             raise ConfigError("data.val_fraction + data.test_fraction: expected a sum below 1 to leave training data")
         if self.dataset in ("folder", "lines") and not self.root:
             raise ConfigError(f"data.root: required for dataset={self.dataset!r}; expected a folder path")
+        labels = Path(self.labels_file)
+        if not self.labels_file or labels.is_absolute() or ".." in labels.parts:
+            raise ConfigError(
+                f"data.labels_file: got {self.labels_file!r}; expected a file name inside data.root (no '..', not absolute)"
+            )
         _positive("data.num_workers", self.num_workers, allow_zero=True)
         _positive("data.augment_shift", self.augment_shift, allow_zero=True)
         if not self.alphabet:
@@ -195,6 +242,8 @@ class TrainConfig:
     max_steps_per_epoch: int = 0  # 0 = full epochs; >0 caps the steps (smoke tests)
 
     def __post_init__(self) -> None:
+        check_field_types(self, "train")
+        _seed("train.seed", self.seed)
         _positive("train.epochs", self.epochs)
         _positive("train.batch_size", self.batch_size)
         _positive("train.lr", self.lr)
@@ -206,6 +255,7 @@ class TrainConfig:
         _positive("train.threads", self.threads, allow_zero=True)
         _positive("train.max_steps_per_epoch", self.max_steps_per_epoch, allow_zero=True)
         _positive("train.step_size", self.step_size)
+        _positive("train.gamma", self.gamma)
 
 
 @dataclass
@@ -219,6 +269,7 @@ class ExperimentConfig:
     train: TrainConfig = field(default_factory=TrainConfig)
 
     def __post_init__(self) -> None:
+        check_field_types(self, "")
         if self.model.head == "ctc" and self.data.dataset not in ("textlines", "lines"):
             raise ConfigError(
                 f"model.head: 'ctc' needs a text-line dataset; got data.dataset={self.data.dataset!r}, "
@@ -237,6 +288,77 @@ class ExperimentConfig:
     def to_dict(self) -> dict[str, Any]:
         """Plain data (JSON/TOML/checkpoint safe)."""
         return dataclasses.asdict(self)
+
+
+# ---------------------------------------------------------------------------------------------
+# Memory budget: refuse sizes that cannot fit before anything is allocated
+
+# Bytes of one float32; RNN weights carry a gradient and two Adam moments while training; the first
+# feature map of every backbone holds at least as many values as the image (and training keeps both
+# for the backward pass). These make the estimate a lower bound: a config it refuses cannot fit.
+FLOAT_BYTES = 4
+TRAINING_WEIGHT_COPIES = 4
+ACTIVATION_COPIES = 2
+RNN_GATES = {"lstm": 4, "gru": 3, "rnn": 1}
+
+
+def memory_estimate(cfg: ExperimentConfig, *, training: bool = False, batch: int = 1) -> dict[str, int]:
+    """Lower bounds of the bytes a config's sizes need, by the key that sets them.
+
+    Args:
+        cfg: the config.
+        training: count training's extra copies (gradients, optimizer state, saved activations).
+        batch: images per forward pass.
+
+    Returns:
+        ``{"model.hidden_size": RNN weight bytes, "preprocess.height/width": bytes of one batch's images
+        and first feature maps}`` (``preprocess.height/max_width`` with ``resize = "height"``).
+    """
+    model, pre = cfg.model, cfg.preprocess
+    dirs = 2 if model.bidirectional else 1
+    params = 0
+    for layer in range(model.num_layers):
+        inputs = 1 if layer == 0 else dirs * model.hidden_size  # the backbone's feature size is at least 1
+        params += dirs * RNN_GATES[model.rnn] * model.hidden_size * (inputs + model.hidden_size + 2)
+    weights = params * FLOAT_BYTES * (TRAINING_WEIGHT_COPIES if training else 1)
+    width_key, width = ("max_width", pre.max_width) if pre.resize == "height" else ("width", pre.width)
+    pixels = batch * pre.channels * pre.height * width
+    images = pixels * FLOAT_BYTES * ACTIVATION_COPIES * (2 if training else 1)
+    return {"model.hidden_size": weights, f"preprocess.height/{width_key}": images}
+
+
+def check_memory_budget(
+    cfg: ExperimentConfig, *, training: bool = False, batch: int = 1, limit: int | str | None = None
+) -> None:
+    """Refuse a config whose sizes need more memory than the limit, before anything is allocated.
+
+    Args:
+        cfg: the config (a recipe, or one read from a checkpoint).
+        training: check for training (weights x4, activations x2) rather than inference.
+        batch: images per forward pass (``train.batch_size`` when training).
+        limit: bytes or a size such as ``"8G"``; default :func:`edgeseq.memory.memory_limit`.
+
+    Raises:
+        ResourceLimitError: one line naming the key, its value, the estimate and the limit.
+    """
+    budget = memory_limit(limit)
+    parts = memory_estimate(cfg, training=training, batch=batch)
+    total = sum(parts.values())
+    if total <= budget:
+        return
+    key = max(parts, key=lambda k: parts[k])
+    pre = cfg.preprocess
+    if key == "model.hidden_size":
+        values = f"hidden_size={cfg.model.hidden_size}, num_layers={cfg.model.num_layers}"
+    else:
+        values = f"{pre.height}x{pre.max_width if pre.resize == 'height' else pre.width} pixels, batch {batch}"
+    raise ResourceLimitError(
+        f"{key}: got {values}; needs at least {format_bytes(total)} of memory "
+        f"({'training' if training else 'inference'}), above the limit of {format_bytes(budget)} "
+        f"({limit_source(limit)}); expected smaller sizes",
+        needed=total,
+        limit=budget,
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -266,6 +388,8 @@ def _coerce(key: str, value: Any, tp: Any) -> Any:
     if tp is Any:
         return value
     if isinstance(tp, type) and dataclasses.is_dataclass(tp):
+        if isinstance(value, tp):
+            return value
         if not isinstance(value, dict):
             raise ConfigError(f"{key}: got {type(value).__name__}; expected a table")
         return from_dict(tp, value, prefix=key)
@@ -289,6 +413,8 @@ def _coerce(key: str, value: Any, tp: Any) -> Any:
     if tp is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ConfigError(f"{key}: got {value!r}; expected a number")
+        if not math.isfinite(value):
+            raise ConfigError(f"{key}: got {value!r}; expected a finite number")
         return float(value)
     if tp is str:
         if not isinstance(value, str):
@@ -325,22 +451,56 @@ def from_dict(cls: type, data: dict[str, Any], prefix: str = "") -> Any:
 
 
 def parse_override(text: str) -> tuple[list[str], Any]:
-    """Parse ``key.sub=value``; the value is read as TOML (``3``, ``true``, ``[1, 2]``, ``"x"``) or else a string."""
+    """Parse ``key.sub=value``; the value is read as TOML (``3``, ``true``, ``[1, 2]``, ``"x"``) or else a string.
+
+    Raises:
+        ConfigError: no ``=``, an empty key or key part, a line break or other control character (one
+            ``--set`` is one ``key=value`` line: a newline could smuggle in a TOML table), or a value
+            nested deeper than :data:`MAX_TOML_DEPTH`.
+    """
+    if not isinstance(text, str):
+        raise ConfigError(f"--set {text!r}: expected a KEY=VALUE string")
+    if any((ord(ch) < 32 and ch != "\t") or ord(ch) == 127 for ch in text):
+        raise ConfigError(f"--set {text!r}: got a line break or control character; expected one KEY=VALUE line")
     if "=" not in text:
         raise ConfigError(f"--set {text!r}: expected KEY=VALUE, for example train.epochs=3")
     key, raw = text.split("=", 1)
-    key = key.strip()
-    if not key:
-        raise ConfigError(f"--set {text!r}: expected KEY=VALUE with a non-empty key")
+    parts = [part.strip() for part in key.split(".")]
+    if not all(parts):
+        raise ConfigError(f"--set {text!r}: expected KEY=VALUE with a dotted key such as train.epochs")
     try:
-        value = tomllib.loads(f"v = {raw}")["v"]
+        parsed = tomllib.loads(f"v = {raw}")
+        value = parsed["v"] if list(parsed) == ["v"] else raw
     except tomllib.TOMLDecodeError:
         value = raw
-    return key.split("."), value
+    except RecursionError:
+        raise ConfigError(f"--set {parts[-1]}: the value nests too deep; expected at most {MAX_TOML_DEPTH} levels") from None
+    check_depth(value, f"--set {key.strip()}")
+    return parts, value
+
+
+def check_depth(value: Any, what: str, limit: int = MAX_TOML_DEPTH) -> None:
+    """Refuse tables/arrays nested deeper than ``limit`` (iteratively: a hostile file must not exhaust the stack).
+
+    Raises:
+        ConfigError: naming ``what``.
+    """
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > limit:
+            raise ConfigError(f"{what}: nests tables or arrays deeper than {limit} levels; expected a recipe")
+        children = item.values() if isinstance(item, dict) else item if isinstance(item, list) else ()
+        stack.extend((child, depth + 1) for child in children)
 
 
 def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
-    """Return a copy of the raw config table with ``--set`` overrides applied."""
+    """Return a copy of the raw config table with ``--set`` overrides applied.
+
+    Raises:
+        ConfigError: a malformed override (see :func:`parse_override`), or one that goes through a value that is not a table.
+    """
+    check_depth(data, "config")
     data = copy.deepcopy(data)
     for text in overrides:
         path, value = parse_override(text)
@@ -354,17 +514,27 @@ def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any
 
 
 def read_toml(path: str | Path) -> dict[str, Any]:
-    """Read a TOML file into a dict, with clear errors for a missing or malformed file."""
+    """Read a TOML file into a dict, with clear errors for a missing, malformed or absurdly nested file.
+
+    Raises:
+        ConfigError: naming the file.
+    """
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"config file {str(path)!r} not found; expected a .toml file")
     try:
         with path.open("rb") as fh:
-            return tomllib.load(fh)
+            data = tomllib.load(fh)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"config file {str(path)!r} is not valid TOML: {exc}") from None
     except UnicodeDecodeError:
         raise ConfigError(f"config file {str(path)!r} is not UTF-8 text; expected a .toml file") from None
+    except RecursionError:
+        raise ConfigError(
+            f"config file {str(path)!r}: nests tables or arrays too deep; expected at most {MAX_TOML_DEPTH} levels"
+        ) from None
+    check_depth(data, f"config file {str(path)!r}")
+    return data
 
 
 def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> ExperimentConfig:

@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from edgeseq.errors import InputError
+from edgeseq.errors import InputError, WriteError
 
 
 def ensure_writable_dir(path: str | Path) -> Path:
@@ -60,29 +60,51 @@ def check_output_dir(path: str | Path) -> Path:
 def atomic_path(path: str | Path) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; on success it is fsynced and renamed to ``path``.
 
-    On any exception the temporary file is removed and ``path`` is left as it was.
+    On any exception the temporary file is removed and ``path`` is left as it was. A write that the
+    system refuses (disk full, quota, name too long, no permission) becomes a :class:`WriteError`
+    naming ``path``; an ``OSError`` about another file (one the block was reading) passes unchanged.
+
+    Raises:
+        InputError: the folder is a file or cannot be created or written.
+        WriteError: writing, flushing or renaming the file failed.
     """
     path = Path(path)
     ensure_writable_dir(path.parent if str(path.parent) else Path("."))
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        # the temporary name stays under NAME_MAX even when path's own name is close to it
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name[:200]}.", suffix=".tmp", dir=path.parent)
+    except OSError as exc:
+        raise WriteError(str(path), exc) from None
     os.close(fd)
     tmp = Path(tmp_name)
     try:
         yield tmp
-        with open(tmp, "rb+") as fh:
-            os.fsync(fh.fileno())
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; artifacts get the usual permissions
-        os.replace(tmp, path)
-        with contextlib.suppress(OSError):  # make the rename itself durable where the OS allows
-            dir_fd = os.open(path.parent, os.O_RDONLY)
-            try:
-                os.fsync(dir_fd)
-            finally:
-                os.close(dir_fd)
+        _commit(tmp, path)
+    except OSError as exc:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+        about_another_file = exc.filename is not None and not str(exc.filename).startswith((str(tmp), str(path)))
+        if isinstance(exc, WriteError) or about_another_file:
+            raise
+        raise WriteError(str(path), exc) from exc
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
         raise
+
+
+def _commit(tmp: Path, path: Path) -> None:
+    """fsync ``tmp``, give it the usual permissions and rename it over ``path`` (durably where the OS allows)."""
+    with open(tmp, "rb+") as fh:
+        os.fsync(fh.fileno())
+    os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; artifacts get the usual permissions
+    os.replace(tmp, path)
+    with contextlib.suppress(OSError):  # make the rename itself durable where the OS allows
+        dir_fd = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
 
 
 def _umask() -> int:

@@ -21,7 +21,7 @@ from torch.utils.data import DataLoader
 from torch.utils.data.distributed import DistributedSampler
 
 from edgeseq.checkpoint import load_checkpoint, model_from_checkpoint, save_checkpoint
-from edgeseq.config import ExperimentConfig
+from edgeseq.config import ExperimentConfig, check_memory_budget
 from edgeseq.data import DataSplits, build_datasets
 from edgeseq.errors import InputError
 from edgeseq.fileio import ensure_writable_dir, write_json_atomic, write_text_atomic
@@ -98,7 +98,10 @@ def train(
         ConfigError: a bad device request, or a resume with changed settings.
         InputError: empty train/val splits, or a loss that stops being finite.
         ModelFileError: a resume from a missing, unsafe or unfitting ``last.pt``.
+        ResourceLimitError: the config's sizes need more memory than the limit (before anything is allocated).
+        WriteError: a checkpoint or log could not be written (disk full); the previous files are kept.
     """
+    check_memory_budget(cfg, training=True, batch=cfg.train.batch_size)
     run = _open_run(cfg, out_dir, log)
     # Checked before the data and model are built: a refused resume should cost nothing.
     saved = load_resume_checkpoint(run.out, cfg) if resume else None
