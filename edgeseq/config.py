@@ -9,7 +9,6 @@ from __future__ import annotations
 import copy
 import dataclasses
 import difflib
-import functools
 import math
 import tomllib
 import types
@@ -72,7 +71,7 @@ def check_field_types(obj: Any, prefix: str) -> None:
     Raises:
         ConfigError: a value of the wrong type, naming ``prefix.field``.
     """
-    hints = _type_hints(type(obj))
+    hints = _type_hints(obj)
     for f in dataclasses.fields(obj):
         value = getattr(obj, f.name)
         tp = hints[f.name]
@@ -81,9 +80,15 @@ def check_field_types(obj: Any, prefix: str) -> None:
         setattr(obj, f.name, _coerce(f"{prefix}.{f.name}" if prefix else f.name, value, tp))
 
 
-@functools.cache
-def _type_hints(cls: type) -> dict[str, Any]:
-    return typing.get_type_hints(cls)
+_HINTS: dict[type, dict[str, Any]] = {}
+
+
+def _type_hints(obj: Any) -> dict[str, Any]:
+    """The resolved annotations of ``obj``'s class (resolved once per class)."""
+    cls = type(obj)
+    if cls not in _HINTS:
+        _HINTS[cls] = typing.get_type_hints(cls)
+    return _HINTS[cls]
 
 
 @dataclass
@@ -474,7 +479,9 @@ def parse_override(text: str) -> tuple[list[str], Any]:
     except tomllib.TOMLDecodeError:
         value = raw
     except RecursionError:
-        raise ConfigError(f"--set {parts[-1]}: the value nests too deep; expected at most {MAX_TOML_DEPTH} levels") from None
+        raise ConfigError(
+            f"--set {parts[-1]}: the value nests too deep; expected at most {MAX_TOML_DEPTH} levels"
+        ) from None
     check_depth(value, f"--set {key.strip()}")
     return parts, value
 

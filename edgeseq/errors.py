@@ -73,7 +73,8 @@ class WriteError(EdgeseqError, OSError):
 
     def __init__(self, path: str, cause: OSError) -> None:
         reason = cause.strerror or first_line(cause, 200)
-        super().__init__(f"cannot write {path!r}: {reason}; nothing was written under that name")
+        shown = path if len(path) <= 200 else f"{path[:100]}...{path[-100:]}"  # NAME_MAX-busting names stay short
+        super().__init__(f"cannot write {shown!r}: {reason}; nothing was written under that name")
         self.errno = cause.errno
         self.strerror = cause.strerror
         self.filename = path

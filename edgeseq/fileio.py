@@ -11,6 +11,7 @@ import contextlib
 import hashlib
 import json
 import os
+import stat
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -70,6 +71,7 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     """
     path = Path(path)
     ensure_writable_dir(path.parent if str(path.parent) else Path("."))
+    _refuse_special_file(path)
     try:
         # the temporary name stays under NAME_MAX even when path's own name is close to it
         fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name[:200]}.", suffix=".tmp", dir=path.parent)
@@ -91,6 +93,24 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
         raise
+
+
+def _refuse_special_file(path: Path) -> None:
+    """Refuse to rename a file over a device, FIFO, socket or folder (``--report /dev/stdout`` would replace the device node).
+
+    Raises:
+        InputError: ``path`` exists and is not a regular file (or a link to one).
+        WriteError: ``path`` cannot even be looked at (a name over NAME_MAX, a loop of links).
+    """
+    try:
+        info = os.stat(path)
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        raise WriteError(str(path), exc) from None
+    if not stat.S_ISREG(info.st_mode):
+        kind = "a folder" if stat.S_ISDIR(info.st_mode) else "a device, FIFO or socket"
+        raise InputError(f"cannot write {str(path)!r}: it is {kind}; expected a path for a regular file")
 
 
 def _commit(tmp: Path, path: Path) -> None:
