@@ -8,11 +8,15 @@ then renamed over the final name, so a crash or a kill never leaves a half-writt
 from __future__ import annotations
 
 import contextlib
+import fcntl
+import glob
 import hashlib
 import json
 import os
+import shutil
 import stat
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -148,6 +152,115 @@ def write_text_atomic(path: str | Path, text: str) -> Path:
 def write_json_atomic(path: str | Path, obj: Any) -> Path:
     """Write ``obj`` as indented JSON to ``path`` atomically."""
     return write_text_atomic(path, json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n")
+
+
+@contextlib.contextmanager
+def atomic_with_sidecars(path: str | Path) -> Iterator[Path]:
+    """Like :func:`atomic_path` for a file written with side files (an ONNX model and its external data).
+
+    Yields a path with ``path``'s own name inside a private work folder beside it (so a tool that
+    names its side files after the model, ``model.onnx.data``, names them right). On success every
+    side file written next to it is moved into ``path``'s folder first, then the file itself: the
+    final name only ever points at a complete model. On any exception nothing is moved.
+
+    Raises:
+        InputError: the folder is unusable, or ``path`` is a device or a folder.
+        WriteError: writing or moving failed (disk full, name too long); earlier files are kept.
+    """
+    path = Path(path)
+    ensure_writable_dir(path.parent if str(path.parent) else Path("."))
+    _refuse_special_file(path)
+    with work_folder(path, ".partial") as content:
+        target = content / path.name
+        yield target
+        if not target.is_file():
+            raise WriteError(str(path), OSError(2, "the writer produced no file"))
+        sidecars = [entry for entry in sorted(content.iterdir()) if entry != target and entry.is_file()]
+        for entry in [*sidecars, target]:
+            with open(entry, "rb+") as fh:
+                os.fsync(fh.fileno())
+            os.chmod(entry, 0o666 & ~_umask())
+        for entry in sidecars:
+            os.replace(entry, path.parent / entry.name)
+        os.replace(target, path)
+
+
+# The lock file of a work folder (see work_folder), held with flock while its owner runs.
+WORK_LOCK_NAME = ".lock"
+# A work folder without a lock file was killed between its creation and its lock (microseconds), or was
+# made by an older edgeseq: removed once it is this old, so work that is just starting is never touched.
+UNLOCKED_STALE_AFTER_S = 3600.0
+
+
+@contextlib.contextmanager
+def work_folder(path: str | Path, suffix: str) -> Iterator[Path]:
+    """A private folder beside ``path`` for building files that are renamed into place at the end.
+
+    Creates ``.<name>.<random><suffix>/`` in ``path``'s folder (the same file system, so renames out
+    of it are atomic) with a lock file held while the block runs, and yields its ``content/``
+    subfolder; everything left is removed at the end. A process killed with SIGKILL cannot remove its
+    work folder, but the kernel drops its lock: work folders of dead owners beside ``path`` are removed
+    first (:func:`remove_stale_work_folders`).
+
+    Raises:
+        InputError: the folder cannot be created or written.
+        WriteError: creating the work folder failed (disk full, name too long).
+    """
+    path = Path(path)
+    parent = ensure_writable_dir(path.parent if str(path.parent) else Path("."))
+    remove_stale_work_folders(path, suffix)
+    try:
+        folder = Path(tempfile.mkdtemp(prefix=f".{path.name[:200]}.", suffix=suffix, dir=parent))
+    except OSError as exc:
+        raise WriteError(str(path), exc) from None
+    try:
+        with open(folder / WORK_LOCK_NAME, "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            content = folder / "content"
+            content.mkdir()
+            yield content
+    except OSError as exc:
+        if isinstance(exc, WriteError) or exc.filename is None or not str(exc.filename).startswith(str(folder)):
+            raise
+        raise WriteError(str(path), exc) from exc
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def remove_stale_work_folders(path: str | Path, suffix: str, *, now: float | None = None) -> list[Path]:
+    """Remove the work folders (see :func:`work_folder`) beside ``path`` whose owner died; returns them.
+
+    A folder whose lock another process holds is work still running and is left alone, as is one
+    without a lock file younger than :data:`UNLOCKED_STALE_AFTER_S`.
+    """
+    path = Path(path)
+    now = time.time() if now is None else now
+    removed = []
+    for folder in path.parent.glob(f".{glob.escape(path.name[:200])}.*{glob.escape(suffix)}"):
+        if not folder.is_symlink() and folder.is_dir() and _owner_is_gone(folder, now):
+            shutil.rmtree(folder, ignore_errors=True)
+            removed.append(folder)
+    return removed
+
+
+def _owner_is_gone(folder: Path, now: float) -> bool:
+    """Whether no live process holds ``folder``'s lock (or it has none and is old)."""
+    try:
+        fd = os.open(folder / WORK_LOCK_NAME, os.O_RDWR | os.O_NOFOLLOW)
+    except FileNotFoundError:
+        try:
+            return now - folder.stat().st_mtime > UNLOCKED_STALE_AFTER_S
+        except OSError:
+            return False
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:  # held: its owner is running
+        return False
+    finally:
+        os.close(fd)  # closing drops the lock taken just now
+    return True
 
 
 def sha256_file(path: str | Path, chunk_size: int = 1 << 20) -> str:
