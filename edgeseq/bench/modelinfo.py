@@ -212,6 +212,30 @@ def _display_name(manifest: dict[str, Any], path: Path) -> str:
     return str(manifest.get("name") or (Path(made_from).stem if made_from else path.stem))
 
 
+def check_sweep(infos: list[ModelInfo], options: BenchOptions) -> None:
+    """Refuse a width/height sweep that no model can follow (every one declares that axis fixed).
+
+    With several models, one with the axis fixed keeps its size and its rows say so (:func:`input_shapes`).
+
+    Raises:
+        InputError: naming the option and the models' fixed sizes.
+    """
+    if not infos or not (options.widths or options.heights):
+        return
+    key, values = ("width", options.widths) if options.widths else ("height", options.heights)
+    fixed = []
+    for info in infos:
+        axis = {"NCHW": (2, 3), "NHWC": (1, 2)}.get(info.layout, (2, 3))[key == "width"]
+        size = info.declared_shape[axis] if axis < len(info.declared_shape) else None
+        if size is None or all(v == size for v in values or []):
+            return  # this model follows the sweep (or the sweep is its own size)
+        fixed.append(f"{Path(info.ref.path).name}: {size}")
+    raise InputError(
+        f"--{key}: got {','.join(map(str, values or []))}; every model's {key} is fixed ({'; '.join(fixed)}); "
+        f"expected a model with a dynamic {key} (or leave out --{key})"
+    )
+
+
 def input_shapes(info: ModelInfo, batch: int, options: BenchOptions) -> list[tuple[list[int], list[str]]]:
     """The input shapes to run for ``batch``, one per swept width/height, each with notes.
 
