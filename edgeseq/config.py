@@ -38,6 +38,8 @@ DEJAVU_CORE_FONTS = tuple(
 )
 # Seeds go to random, numpy (which takes 0 .. 2**32 - 1) and torch.
 MAX_SEED = 2**32 - 1
+# More epochs than this is a typo (a resumed run replays its schedule step by step up to the epoch reached).
+MAX_EPOCHS = 100_000
 # Tables and arrays nested deeper than this are no recipe (tomllib itself recurses without a limit).
 MAX_TOML_DEPTH = 16
 
@@ -250,6 +252,8 @@ class TrainConfig:
         check_field_types(self, "train")
         _seed("train.seed", self.seed)
         _positive("train.epochs", self.epochs)
+        if self.epochs > MAX_EPOCHS:
+            raise ConfigError(f"train.epochs: got {self.epochs!r}; expected at most {MAX_EPOCHS}")
         _positive("train.batch_size", self.batch_size)
         _positive("train.lr", self.lr)
         _choice("train.optimizer", self.optimizer, OPTIMIZERS)

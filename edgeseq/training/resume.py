@@ -178,7 +178,7 @@ def _restore_optimization(
     saved_epochs = int(saved["config"]["train"]["epochs"])
     if optim.scheduler is not None and saved_epochs == cfg.train.epochs and state.get("scheduler"):
         optim.scheduler.load_state_dict(state["scheduler"])
-    elif optim.scheduler is not None:
+    elif optim.scheduler is not None and int(saved["epoch"]) < cfg.train.epochs:
         # A longer (or shorter) run: the saved schedule was planned for saved_epochs, and loading it would
         # restart cosine near the top or overrun onecycle. Follow the new plan from here.
         advance_scheduler(optim.scheduler, optim.optimizer, int(saved["epoch"]) * steps_per_epoch)
