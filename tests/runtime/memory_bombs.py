@@ -31,9 +31,17 @@ def _branch(kind: str, elements: int) -> list:
     if kind == "ConstantOfShape":
         return [const("shape", [elements]), helper.make_node("ConstantOfShape", ["shape"], ["huge"], value=zero)]
     if kind == "Expand":
-        return [const("one", [0.0], np.float32), const("shape", [elements]), helper.make_node("Expand", ["one", "shape"], ["huge"])]
+        return [
+            const("one", [0.0], np.float32),
+            const("shape", [elements]),
+            helper.make_node("Expand", ["one", "shape"], ["huge"]),
+        ]
     if kind == "Tile":
-        return [const("one", [0.0], np.float32), const("reps", [elements]), helper.make_node("Tile", ["one", "reps"], ["huge"])]
+        return [
+            const("one", [0.0], np.float32),
+            const("reps", [elements]),
+            helper.make_node("Tile", ["one", "reps"], ["huge"]),
+        ]
     if kind == "Resize":
         side = int(elements**0.5)
         return [
@@ -42,7 +50,11 @@ def _branch(kind: str, elements: int) -> list:
             helper.make_node("Resize", ["small", "", "scales"], ["huge"], mode="nearest"),
         ]
     if kind == "Pad":
-        return [const("one", [0.0], np.float32), const("pads", [0, elements]), helper.make_node("Pad", ["one", "pads"], ["huge"])]
+        return [
+            const("one", [0.0], np.float32),
+            const("pads", [0, elements]),
+            helper.make_node("Pad", ["one", "pads"], ["huge"]),
+        ]
     if kind == "Range":
         return [
             const("start", 0.0, np.float32),
