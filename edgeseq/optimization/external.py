@@ -20,6 +20,8 @@ from edgeseq.graphs import load_graph
 # Tensors above this many bytes go to the side file when a variant is written with external data
 # (onnx's own default threshold).
 EXTERNAL_SIZE_THRESHOLD = 1024
+# protobuf's limit on one serialised message: a model with more bytes must keep them in side files.
+PROTOBUF_LIMIT = 2**31
 # ONNX Runtime session config entries that make its offline optimizer write initializers to a side file.
 ORT_EXTERNAL_FILE_ENTRY = "session.optimized_model_external_initializers_file_name"
 ORT_EXTERNAL_MIN_SIZE_ENTRY = "session.optimized_model_external_initializers_min_size_in_bytes"
@@ -48,6 +50,17 @@ def _tensors(proto: Any) -> list[Any]:
 def has_external_data(model: Any) -> bool:
     """Whether the model keeps any tensor in a side file."""
     return bool(external_locations(model))
+
+
+def over_protobuf_limit(path: str | Path) -> bool:
+    """Whether the model and its side files hold 2 GiB or more: more than one protobuf message can (the
+    in-memory steps of some tools, symbolic shape inference among them, cannot handle it)."""
+    path = Path(path)
+    total = path.stat().st_size
+    for location in external_locations(path):
+        side = path.parent / location
+        total += side.stat().st_size if side.is_file() else 0
+    return total >= PROTOBUF_LIMIT
 
 
 def data_file_name(model_name: str, index: int = 0) -> str:

@@ -24,7 +24,12 @@ from typing import Any
 
 from edgeseq.errors import ConfigError
 from edgeseq.fileio import atomic_with_sidecars
-from edgeseq.optimization.external import EXTERNAL_SIZE_THRESHOLD, data_file_name, has_external_data
+from edgeseq.optimization.external import (
+    EXTERNAL_SIZE_THRESHOLD,
+    data_file_name,
+    has_external_data,
+    over_protobuf_limit,
+)
 
 CALIBRATION_METHODS = {"minmax": "MinMax", "entropy": "Entropy", "percentile": "Percentile"}
 QUANT_TYPES = {"quint8": "QUInt8", "qint8": "QInt8"}
@@ -77,6 +82,9 @@ def preprocess_for_quantization(src: str | Path, dst: str | Path) -> Path:
         quant_pre_process(
             str(src),
             str(out),
+            # symbolic shape inference serialises the whole model in memory: impossible over 2 GiB
+            # (onnx's own, file-based shape inference still runs)
+            skip_symbolic_shape=over_protobuf_limit(src),
             save_as_external_data=external,
             all_tensors_to_one_file=True,
             external_data_location=data_file_name(out.name) if external else None,
