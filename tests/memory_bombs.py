@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[1]
 DIGITS = REPO / "models" / "digits-rows-lstm.onnx"
 KINDS = ("ConstantOfShape", "Expand", "Tile", "Resize", "Pad", "Range", "dynamic")
 
