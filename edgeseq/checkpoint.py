@@ -26,7 +26,8 @@ from typing import Any
 import torch
 
 from edgeseq import __version__
-from edgeseq.config import ExperimentConfig, check_memory_budget, config_from_dict
+from edgeseq.budget import check_memory_budget
+from edgeseq.config import ExperimentConfig, config_from_dict
 from edgeseq.data import DataSplits, build_datasets
 from edgeseq.errors import ConfigError, InputError, ModelFileError, first_line
 from edgeseq.fileio import write_bytes_atomic

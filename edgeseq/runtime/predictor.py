@@ -23,18 +23,11 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from edgeseq.errors import (
-    ConfigError,
-    EdgeseqError,
-    InferenceError,
-    InputError,
-    ModelFileError,
-    ResourceLimitError,
-    first_line,
-)
+from edgeseq.errors import ConfigError, EdgeseqError, InputError, ModelFileError, first_line
+from edgeseq.runtime.calls import ModelCalls, shared_batch_axis
 from edgeseq.runtime.decode import ctc_greedy
 from edgeseq.runtime.isolation import create_session_isolated
-from edgeseq.runtime.limits import MemoryPlanner, declared_feeds, estimate_memory, is_memory_failure
+from edgeseq.runtime.limits import MemoryPlanner, declared_feeds, estimate_memory
 from edgeseq.runtime.metadata import ModelMetadata
 from edgeseq.runtime.modelfile.graph_reader import Graph, read_graph
 from edgeseq.runtime.preprocess import load_image, preprocess_image, spec_dict, to_pixels
@@ -137,7 +130,9 @@ class Predictor:
         # ONNX Runtime shows "no shape declared" and "a scalar" alike ([]); the graph tells them apart
         declared = {spec.name: spec.shape for spec in self._graph.inputs} if self._graph is not None else {}
         self._unranked = {name for name in self.input_names if declared.get(name, ()) is None}
-        self._batch_axis = _shared_batch_axis(inputs, self.session.get_outputs())
+        self._calls = ModelCalls(
+            self.path, self._planner, self.batch_size, shared_batch_axis(inputs, self.session.get_outputs())
+        )
         props = self.session.get_modelmeta().custom_metadata_map
         self.metadata: ModelMetadata | None
         self._missing: str | None = None
@@ -222,62 +217,7 @@ class Predictor:
         if unknown or missing:
             raise InputError(f"run(): got inputs {sorted(inputs)}; expected exactly {list(self.input_names)}")
         feeds = {name: self._check_feed(name, array) for name, array in inputs.items()}
-        sizes = {array.shape[0] if array.ndim else None for array in feeds.values()}
-        count = sizes.pop() if len(sizes) == 1 else None
-        if not self._batch_axis or not count or count == 1:
-            self._check_call({n: a.shape for n, a in feeds.items()}, whole=True)
-            return dict(zip(self.output_names, self._session_run(None, feeds), strict=True))
-        chunk = self._check_call({n: a.shape for n, a in feeds.items()}, whole=False)
-        parts = [
-            self._session_run(None, {n: a[start : start + chunk] for n, a in feeds.items()})
-            for start in range(0, count, chunk)
-        ]
-        joined = [p[0] if len(parts) == 1 else np.concatenate(p, axis=0) for p in zip(*parts, strict=True)]
-        return dict(zip(self.output_names, joined, strict=True))
-
-    def _check_call(self, shapes: dict[str, tuple[int, ...]], *, whole: bool) -> int:
-        """Check inputs of these shapes against the graph: minimum size and memory; returns samples per call.
-
-        Args:
-            shapes: input name -> shape of this call.
-            whole: the call cannot be split: the whole input must fit the memory limit.
-
-        Raises:
-            InputError: an input below the model's minimum size.
-            ResourceLimitError: over the memory limit.
-        """
-        if self._planner is None:
-            return self.batch_size
-        one = {n: ((1, *s[1:]) if not whole else s) for n, s in shapes.items()}
-        described = ", ".join(f"{n!r} {tuple(s)}" for n, s in shapes.items())
-        estimate = self._planner.estimate(one)
-        if estimate.too_small is not None:
-            raise InputError(
-                f"input {described}: too small for this model: its {estimate.too_small}; expected a larger input"
-            )
-        if whole:
-            self._planner.check(shapes, f"model {str(self.path)!r} on input {described}")
-            return self.batch_size
-        count = next(iter(shapes.values()))[0]
-        return self._planner.samples_per_call(shapes, min(self.batch_size, count))
-
-    def _session_run(self, names: list[str] | None, feeds: dict[str, np.ndarray]) -> list[Any]:
-        """``session.run`` with ONNX Runtime's own exceptions turned into edgeseq's, naming the model and input."""
-        try:
-            return list(self.session.run(names, feeds))
-        except Exception as exc:  # ORT raises its pybind11 classes (Fail, InvalidArgument, ...), not ours
-            described = ", ".join(f"{n!r} {a.dtype}{tuple(a.shape)}" for n, a in feeds.items())
-            reason = first_line(exc, 300, with_type=True)
-            if is_memory_failure(exc):
-                raise ResourceLimitError(
-                    f"model {str(self.path)!r} ran out of memory on input {described}: {reason}; "
-                    "expected smaller inputs or batches (or a higher memory limit)"
-                ) from None
-            if type(exc).__name__ == "InvalidArgument":
-                raise InputError(
-                    f"model {str(self.path)!r} refused input {described}: {reason}; expected what its graph declares"
-                ) from None
-            raise InferenceError(f"model {str(self.path)!r} failed on input {described}: {reason}") from None
+        return dict(zip(self.output_names, self._calls.run_all(self.session, feeds), strict=True))
 
     def _check_feed(self, name: str, array: Any) -> np.ndarray:
         if not isinstance(array, np.ndarray):
@@ -476,10 +416,10 @@ class Predictor:
         out: list[np.ndarray | None] = [None] * len(samples)
         for shape, indices in groups.items():
             if isinstance(fixed_batch, int):
-                self._check_call({self.input_name: (fixed_batch, *shape)}, whole=True)
+                self._calls.check({self.input_name: (fixed_batch, *shape)}, whole=True)
                 chunk = fixed_batch
             else:
-                chunk = self._check_call({self.input_name: (len(indices), *shape)}, whole=False)
+                chunk = self._calls.check({self.input_name: (len(indices), *shape)}, whole=False)
             for start in range(0, len(indices), chunk):
                 part = indices[start : start + chunk]
                 if isinstance(fixed_batch, int) and len(part) != fixed_batch:
@@ -487,7 +427,7 @@ class Predictor:
                         f"the model has a fixed batch of {fixed_batch}; got {len(part)} images of one size"
                     )
                 batch = np.stack([samples[i] for i in part])
-                (logits,) = self._session_run([meta.outputs.logits], {self.input_name: batch})
+                (logits,) = self._calls.run(self.session, [meta.outputs.logits], {self.input_name: batch})
                 for i, row in zip(part, logits, strict=True):
                     out[i] = row
         return out  # type: ignore[return-value]
@@ -523,15 +463,6 @@ def _decode_ctc(logits: np.ndarray, alphabet: str, blank: int) -> TextPrediction
     else:
         confidence = float(_softmax(logits)[:, blank].mean()) if logits.size else 0.0
     return TextPrediction(text=text, confidence=confidence, char_confidences=char_conf)
-
-
-def _shared_batch_axis(inputs: Sequence[Any], outputs: Sequence[Any]) -> bool:
-    """Whether every input and output has the same symbolic first axis (a batch ``run`` may split and join)."""
-    firsts = {node.shape[0] if node.shape else None for node in [*inputs, *outputs]}
-    if len(firsts) != 1:
-        return False
-    name = firsts.pop()
-    return isinstance(name, str) and bool(name)
 
 
 def _check_pil_image(image: Image.Image) -> None:

@@ -16,8 +16,9 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import Dataset
 
+from edgeseq.budget import check_memory_budget
 from edgeseq.checkpoint import checkpoint_datasets, model_from_checkpoint
-from edgeseq.config import check_memory_budget, config_from_dict
+from edgeseq.config import config_from_dict
 from edgeseq.data import DataSplits
 from edgeseq.errors import InputError
 from edgeseq.metrics import cer, exact_match

@@ -20,8 +20,9 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 from torch.utils.data.distributed import DistributedSampler
 
+from edgeseq.budget import check_memory_budget
 from edgeseq.checkpoint import load_checkpoint, model_from_checkpoint, save_checkpoint
-from edgeseq.config import ExperimentConfig, check_memory_budget
+from edgeseq.config import ExperimentConfig
 from edgeseq.data import DataSplits, build_datasets
 from edgeseq.errors import InputError
 from edgeseq.fileio import ensure_writable_dir, write_json_atomic, write_text_atomic

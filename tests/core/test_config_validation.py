@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from edgeseq.budget import check_memory_budget, memory_estimate
 from edgeseq.cli import main
 from edgeseq.config import (
     MAX_EPOCHS,
@@ -19,9 +20,7 @@ from edgeseq.config import (
     ModelConfig,
     PreprocessConfig,
     TrainConfig,
-    check_memory_budget,
     load_config,
-    memory_estimate,
     parse_override,
 )
 from edgeseq.errors import ConfigError, ResourceLimitError
