@@ -118,7 +118,13 @@ class Predictor:
         self._planner = MemoryPlanner(self._graph, memory_limit) if self._graph is not None else None
         self.providers: tuple[str, ...] = tuple(self.session.get_providers())
         self._threads = self.config.intra_op_threads  # resolved once: the core count does not change under us
-        self._describe_io()
+        try:
+            self._describe_io()
+        except UnicodeDecodeError:  # ONNX Runtime hands names and metadata over as they are stored
+            raise ModelFileError(
+                f"model {str(self.path)!r}: its input/output names or metadata are not UTF-8 text; "
+                "expected a valid model file"
+            ) from None
 
     def _describe_io(self) -> None:
         """Input/output names, types and shapes; the edgeseq metadata (checked against the graph)."""
