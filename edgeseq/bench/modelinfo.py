@@ -14,6 +14,7 @@ from typing import Any
 from edgeseq.bench.options import BenchOptions
 from edgeseq.errors import InputError, ModelFileError, first_line
 from edgeseq.manifest import read_manifest
+from edgeseq.runtime.limits import check_model_memory
 from edgeseq.runtime.metadata import ModelMetadata
 from edgeseq.runtime.modelfile.policy import check_model_file
 from edgeseq.runtime.options import SessionConfig
@@ -143,10 +144,12 @@ def inspect_model(ref: ModelRef) -> ModelInfo:
 
     Raises:
         ModelFileError: not a readable ONNX file.
+        ResourceLimitError: running it once at its declared size needs more memory than the limit.
     """
     # Before any backend reads the file: ORT would follow external data out of the model's folder,
     # even a hard link (docs/traps.md #20); the report also carries the sha256 the rows record.
     report = check_model_file(ref.path)
+    check_model_memory(ref.path)  # a memory bomb is refused here, not by the kernel in the middle of a row
     path = Path(ref.path)
     model_input = _read_input(path)
     try:

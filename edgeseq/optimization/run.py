@@ -45,6 +45,7 @@ from edgeseq.optimization.report import REPORT_JSON, REPORT_MD, OptimizeResult, 
 from edgeseq.optimization.samples import SampleSet, random_samples, take
 from edgeseq.optimization.sandbox import SessionChecker, check_session, check_with_fallback
 from edgeseq.optimization.variants import BuildContext, VariantBuilder, builder, variant_names
+from edgeseq.runtime.limits import check_model_memory
 from edgeseq.runtime.metadata import ModelMetadata, metadata_of
 from edgeseq.runtime.options import CPU, CUDA, GraphLevel
 
@@ -205,11 +206,13 @@ def prepare(
 
     Raises:
         ModelFileError: the model is missing or not ONNX.
+        ResourceLimitError: running the model once at its declared size needs more memory than the limit.
         ConfigError: bad INT8 settings or more threads than usable CPUs.
         InputError: the output folder would overwrite the input.
     """
     model = Path(model)
     proto = _read_model(model)
+    check_model_memory(model)  # every variant runs this graph's sizes; a bomb is refused before any is built
     out = _output_folder(out_dir, model)
     metadata = metadata_of(proto)
     cpu = cpu or read_cpu_facts()

@@ -101,3 +101,13 @@ def test_every_row_skipped_exits_2_after_printing_why(capsys) -> None:
         pytest.skip("a CUDA provider is present: the row ran")
     assert code == 2 and "skipped: " in captured.out
     assert "error: every row was skipped, nothing was measured; first reason: CUDAExecutionProvider" in captured.err
+
+
+def test_a_memory_bomb_is_refused_before_any_row_runs(tmp_path: Path, monkeypatch, capsys) -> None:
+    from memory_bombs import bomb_model
+
+    monkeypatch.setenv("EDGESEQ_MEMORY_LIMIT", "1G")
+    bomb = bomb_model(tmp_path, "Expand")
+    assert main(["bench", str(bomb), "--in-process", "--min-time", "0"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("edgeseq bench: error: model ") and "Expand 'huge' makes 11.2 GiB" in err

@@ -184,3 +184,15 @@ def test_a_killed_optimize_never_leaves_a_variant_beside_another_files_manifest(
         for name in ("ort-opt.onnx", "int8-dynamic.onnx"):
             check_model_file(out / name)  # loads: the runtime never refuses a published variant
     assert set(first) <= {p.name for p in out.iterdir()}
+
+
+def test_a_memory_bomb_is_refused_before_any_variant_is_built(tmp_path: Path, monkeypatch) -> None:
+    from memory_bombs import bomb_model
+
+    from edgeseq.errors import ResourceLimitError
+
+    monkeypatch.setenv("EDGESEQ_MEMORY_LIMIT", "1G")
+    bomb = bomb_model(tmp_path / "bomb", "Tile")
+    with pytest.raises(ResourceLimitError, match=r"above the memory limit of 1\.0 GiB \(EDGESEQ_MEMORY_LIMIT\)"):
+        optimize(bomb, tmp_path / "out", OptimizeConfig(variants=["fp32"], latency_runs=0))
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
