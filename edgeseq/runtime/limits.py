@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -230,16 +231,19 @@ class MemoryPlanner:
         self.limit = limit
         self.budget = memory_limit(limit)
         self._cache: dict[tuple[tuple[str, Shape], ...], MemoryEstimate] = {}
+        self._lock = threading.Lock()  # one Predictor (and its planner) may serve many threads
 
     def estimate(self, feeds: Mapping[str, Shape]) -> MemoryEstimate:
         """:func:`estimate_memory` for these input shapes (remembered for the next call with the same shapes)."""
         key = tuple(sorted((name, tuple(shape)) for name, shape in feeds.items()))
-        found = self._cache.get(key)
+        with self._lock:
+            found = self._cache.get(key)
         if found is None:
             found = estimate_memory(self.graph, feeds)
-            if len(self._cache) >= _CACHE_SIZE:
-                self._cache.pop(next(iter(self._cache)))
-            self._cache[key] = found
+            with self._lock:
+                if len(self._cache) >= _CACHE_SIZE:
+                    self._cache.pop(next(iter(self._cache)))
+                self._cache[key] = found
         return found
 
     def samples_per_call(self, feeds: Mapping[str, Shape], wanted: int) -> int:
