@@ -241,6 +241,20 @@ def _depth_space(node: Node, ins: list[Value | None], opset: int) -> list[Value 
     return [Value(dims, x.dtype)]
 
 
+def _reorder(node: Node, ins: list[Value | None], opset: int) -> list[Value | None]:
+    """ONNX Runtime's NCHWc layout nodes (graphs optimized at "all"): the channels padded to the CPU's block
+    size going in (counted unpadded: a lower bound), the ``channels`` attribute coming out."""
+    x = ins[0]
+    if x is None or x.shape is None or len(x.shape) < 2:
+        return []
+    if node.op == "ReorderOutput" and isinstance(attr(node, "channels"), int):
+        dims = (x.shape[0], attr(node, "channels"), *x.shape[2:])
+        if attr(node, "channels_last", 0):
+            dims = (x.shape[0], *x.shape[2:], attr(node, "channels"))
+        return [Value(dims, x.dtype)]
+    return [Value(x.shape, x.dtype)]
+
+
 def _times(d: Dim, k: int) -> Dim:
     return None if d is None else d * k
 
@@ -264,4 +278,5 @@ RULES: dict[str, Rule] = rule_table(
     (("Pad",), _pad),
     (("Split",), _split),
     (("DepthToSpace", "SpaceToDepth"), _depth_space),
+    (("ReorderInput", "ReorderOutput"), _reorder),
 )
