@@ -89,14 +89,20 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     except OSError as exc:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
-        about_another_file = exc.filename is not None and not str(exc.filename).startswith((str(tmp), str(path)))
-        if isinstance(exc, WriteError) or about_another_file:
+        if isinstance(exc, WriteError) or (exc.filename is not None and not _names(exc, str(tmp), str(path))):
             raise
         raise WriteError(str(path), exc) from exc
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
         raise
+
+
+def _names(exc: OSError, *prefixes: str) -> bool:
+    """Whether the failed operation was on a path under one of ``prefixes`` (a copy names its source
+    first and its destination second: ``filename2``)."""
+    names = [str(name) for name in (exc.filename, exc.filename2) if name is not None]
+    return any(name.startswith(prefixes) for name in names)
 
 
 def _refuse_special_file(path: Path) -> None:
@@ -220,7 +226,7 @@ def work_folder(path: str | Path, suffix: str) -> Iterator[Path]:
             content.mkdir()
             yield content
     except OSError as exc:
-        if isinstance(exc, WriteError) or exc.filename is None or not str(exc.filename).startswith(str(folder)):
+        if isinstance(exc, WriteError) or not _names(exc, str(folder)):
             raise
         raise WriteError(str(path), exc) from exc
     finally:

@@ -129,3 +129,22 @@ def test_full_disk_in_a_child_is_a_one_line_error_and_keeps_the_old_file(tmp_pat
     assert last.startswith("edgeseq bench: error: cannot write ") and "bench.json" in last and "File too large" in last
     assert (out / "bench.json").read_text() == "earlier run\n"
     assert not [p for p in out.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_train_onto_a_full_disk_is_a_one_line_error(tmp_path: Path) -> None:
+    tiny = [
+        "train.epochs=1",
+        "train.threads=1",
+        "train.progress=false",
+        "train.max_steps_per_epoch=1",
+        "model.hidden_size=8",
+        "model.backbone_args={channels=[4,8],pools=[[2,2],[2,2]]}",
+    ]
+    argv = ["train", "models/digits-rows-lstm.toml", "--out", str(tmp_path / "run")]
+    for item in tiny:
+        argv += ["--set", item]
+    child = run_limited(cli=argv, file_size=4096, cwd=SHIPPED.parents[1])  # a checkpoint is ~40 kB
+    assert child.returncode == 2, child.stderr
+    last = child.stderr.strip().splitlines()[-1]
+    assert last.startswith("edgeseq train: error: cannot write ") and ".pt'" in last and "File too large" in last
+    assert not [p for p in (tmp_path / "run").iterdir() if p.suffix in (".pt", ".tmp")]

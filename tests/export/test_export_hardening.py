@@ -131,3 +131,17 @@ def test_validate_report_onto_a_device_is_refused(exported: Path, tiny_checkpoin
     assert main(argv) == 2
     assert "cannot write '/dev/null': it is a device, FIFO or socket" in capsys.readouterr().err
     assert Path("/dev/null").is_char_device()
+
+
+def test_validate_refuses_a_memory_bomb_before_onnxruntime_runs_it(tmp_path: Path, tiny_checkpoint: Path) -> None:
+    from memory_bombs import bomb_model
+
+    bomb = bomb_model(tmp_path, "ConstantOfShape")
+    child = run_limited(
+        cli=["validate", str(bomb), "--checkpoint", str(tiny_checkpoint), "--samples", "0"],
+        address_space=8 * 1024**3,  # torch alone reserves 3.3 GiB of address space; the bomb wants 12 GB more
+        env={"EDGESEQ_MEMORY_LIMIT": "2G"},
+    )
+    assert child.returncode == 2, child.stderr
+    (line,) = child.stderr.strip().splitlines()
+    assert line.startswith("edgeseq validate: error: model ") and "ConstantOfShape 'huge' makes 11.2 GiB" in line

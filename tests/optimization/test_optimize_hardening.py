@@ -196,3 +196,13 @@ def test_a_memory_bomb_is_refused_before_any_variant_is_built(tmp_path: Path, mo
     with pytest.raises(ResourceLimitError, match=r"above the memory limit of 1\.0 GiB \(EDGESEQ_MEMORY_LIMIT\)"):
         optimize(bomb, tmp_path / "out", OptimizeConfig(variants=["fp32"], latency_runs=0))
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+
+
+def test_optimize_onto_a_full_disk_is_a_one_line_error(tiny_lstm: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    argv = ["optimize", str(tiny_lstm), "-o", str(out), "--variants", "ort-opt", "--set", "optimize.latency_runs=0"]
+    child = run_limited(cli=argv, file_size=8192)  # the fp32 copy alone is ~60 kB
+    assert child.returncode == 2, child.stderr
+    last = child.stderr.strip().splitlines()[-1]
+    assert last.startswith("edgeseq optimize: error: cannot write ") and "File too large" in last
+    assert not out.exists() or [p.name for p in out.iterdir()] == []  # no variant, manifest or work folder

@@ -319,3 +319,34 @@ def test_the_estimate_is_recorded_in_json_readable_form(tmp_path: Path) -> None:
         check_model_memory(path, limit="16M")
     assert json.dumps({"needed": info.value.needed, "limit": info.value.limit})
     assert info.value.limit == 16 * 1024**2 and info.value.needed >= 40_000_000
+
+
+@pytest.mark.parametrize("offset", ["²", "١٢", "-1", "1e3", ""])
+def test_external_data_offsets_must_be_ascii_digits(tmp_path: Path, offset: str) -> None:
+    """'²'.isdigit() is true and int('²') raises ValueError: the check used to let it through."""
+    from onnx import TensorProto, helper
+
+    from edgeseq.errors import ModelFileError
+    from edgeseq.runtime.safety import check_model_file
+
+    (tmp_path / "w.bin").write_bytes(np.zeros(2, np.float32).tobytes())
+    w = helper.make_tensor("w", TensorProto.FLOAT, [2], vals=[0.0, 0.0])
+    w.ClearField("float_data")
+    w.data_location = TensorProto.EXTERNAL
+    for key, value in (("location", "w.bin"), ("offset", offset), ("length", "8")):
+        w.external_data.add(key=key, value=value)
+    graph = helper.make_graph(
+        [helper.make_node("Add", ["x", "w"], ["y"])],
+        "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2])],
+        initializer=[w],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    path = tmp_path / "model.onnx"
+    path.write_bytes(model.SerializeToString())
+    with pytest.raises(ModelFileError, match=r"external-data offset .* is not a non-negative integer"):
+        check_model_file(path)
+    with pytest.raises(ModelFileError):
+        Predictor(path, threads=1)
