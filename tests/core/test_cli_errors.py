@@ -131,6 +131,7 @@ def test_full_disk_in_a_child_is_a_one_line_error_and_keeps_the_old_file(tmp_pat
     assert not [p for p in out.iterdir() if p.name.endswith(".tmp")]
 
 
+@pytest.mark.slow
 def test_train_onto_a_full_disk_is_a_one_line_error(tmp_path: Path) -> None:
     tiny = [
         "train.epochs=1",

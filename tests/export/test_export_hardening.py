@@ -99,6 +99,7 @@ def exported(tmp_path: Path, tiny_checkpoint: Path, capsys) -> Path:
     return out
 
 
+@pytest.mark.slow
 def test_validate_refuses_sizes_that_cannot_fit_before_making_them(exported: Path, tiny_checkpoint: Path) -> None:
     argv = ["validate", str(exported), "--checkpoint", str(tiny_checkpoint), "--samples", "0", "--sizes", "1000000"]
     # 2 x 16 x 16 x 1,000,000 floats per feature map (2 GiB each): a cap of 8 GiB of address space
@@ -112,6 +113,7 @@ def test_validate_refuses_sizes_that_cannot_fit_before_making_them(exported: Pat
     )
 
 
+@pytest.mark.slow
 def test_validate_report_onto_a_full_disk_keeps_the_earlier_report(exported: Path, tiny_checkpoint: Path) -> None:
     report = exported.with_name("report.json")
     argv = ["validate", str(exported), "--checkpoint", str(tiny_checkpoint), "--samples", "0", "--report", str(report)]
@@ -133,6 +135,7 @@ def test_validate_report_onto_a_device_is_refused(exported: Path, tiny_checkpoin
     assert Path("/dev/null").is_char_device()
 
 
+@pytest.mark.slow
 def test_validate_refuses_a_memory_bomb_before_onnxruntime_runs_it(tmp_path: Path, tiny_checkpoint: Path) -> None:
     from memory_bombs import bomb_model
 
