@@ -26,8 +26,10 @@ from typing import Any
 import torch
 
 from edgeseq import __version__
-from edgeseq.config import config_from_dict
-from edgeseq.errors import ConfigError, ModelFileError, first_line
+from edgeseq.budget import check_memory_budget
+from edgeseq.config import ExperimentConfig, config_from_dict
+from edgeseq.data import DataSplits, build_datasets
+from edgeseq.errors import ConfigError, InputError, ModelFileError, first_line
 from edgeseq.fileio import write_bytes_atomic
 from edgeseq.nn import ImageSequenceModel, build_model
 
@@ -61,7 +63,8 @@ def load_checkpoint(path: str | Path, map_location: str = "cpu") -> dict[str, An
     A file that needs arbitrary unpickling (custom classes, code) is refused, never retried unsafely.
 
     Raises:
-        ModelFileError: missing, not a checkpoint, unsafe, or not an edgeseq checkpoint.
+        ModelFileError: missing, not a checkpoint, unsafe, not an edgeseq checkpoint, or its config and
+            weights disagree.
     """
     path = Path(path)
     if path.is_dir():
@@ -94,6 +97,7 @@ def load_checkpoint(path: str | Path, map_location: str = "cpu") -> dict[str, An
     if missing:
         raise ModelFileError(f"checkpoint {str(path)!r} is missing {', '.join(missing)}")
     validate_checkpoint(ckpt, str(path))
+    check_weights_fit(ckpt, str(path))
     ckpt["path"] = str(path)
     return ckpt
 
@@ -130,9 +134,13 @@ def validate_checkpoint(ckpt: dict[str, Any], where: str) -> None:
         if not isinstance(alphabet, str) or not alphabet:
             raise bad(f"alphabet is {_describe(alphabet)}, expected a non-empty string of characters")
     try:
-        config_from_dict(ckpt["config"])
+        cfg = config_from_dict(ckpt["config"])
     except ConfigError as exc:
         raise bad(f"its config is invalid ({first_line(exc, 1000)})") from None
+    epoch = ckpt.get("epoch", 0)
+    # a resumed run starts at this epoch: a negative one or one past the run's end is no run of this config
+    if isinstance(epoch, bool) or not isinstance(epoch, int) or not 0 <= epoch <= cfg.train.epochs:
+        raise bad(f"epoch is {_describe(epoch)}, expected an integer from 0 to train.epochs ({cfg.train.epochs})")
 
 
 def _describe(value: Any) -> str:
@@ -152,6 +160,79 @@ def state_dict_error_line(exc: Exception) -> str:
     return first_line(exc, 300)
 
 
+def _model_config(ckpt: dict[str, Any]) -> ExperimentConfig:
+    """The checkpoint's config, without the pretrained-weights source (the checkpoint carries the weights)."""
+    cfg = config_from_dict(ckpt["config"])
+    cfg.model.weights_path = None
+    cfg.model.pretrained = None
+    return cfg
+
+
+def check_weights_fit(ckpt: dict[str, Any], where: str) -> None:
+    """Check that the weights have exactly the names and shapes of the model the checkpoint's config builds.
+
+    The model is built on PyTorch's meta device: no memory is allocated, so a config that describes a
+    huge model costs nothing here.
+
+    Raises:
+        ModelFileError: a missing, unexpected or differently shaped tensor, or a config that builds no model.
+    """
+    cfg = _model_config(ckpt)
+    try:
+        with torch.device("meta"):
+            expected = build_model(cfg.model, cfg.preprocess, num_outputs(ckpt)).state_dict()
+    except ConfigError as exc:
+        raise ModelFileError(f"checkpoint {where!r} is malformed: its config builds no model ({exc})") from None
+    weights = ckpt["state_dict"]
+    missing = [k for k in expected if k not in weights]
+    unexpected = [k for k in weights if k not in expected]
+    shapes = [k for k in expected if k in weights and tuple(weights[k].shape) != tuple(expected[k].shape)]
+    if missing or unexpected or shapes:
+        if shapes:
+            key = shapes[0]
+            detail = (
+                f"size mismatch for {key}: shape {tuple(weights[key].shape)} in the checkpoint, "
+                f"{tuple(expected[key].shape)} in the model its config builds"
+            )
+        else:
+            detail = f"missing keys {missing[:3]}" if missing else f"unexpected keys {unexpected[:3]}"
+        raise ModelFileError(f"checkpoint {where!r}: its weights do not fit its config's model: {detail}")
+
+
+def checkpoint_datasets(ckpt: dict[str, Any]) -> DataSplits:
+    """The data splits of the run a checkpoint came from, checked against the checkpoint first.
+
+    A checkpoint from elsewhere names its data folder: it must exist and, before any file is read,
+    hold the checkpoint's classes (an image folder) or its labels file (text lines); after reading,
+    the classes or the alphabet must be the checkpoint's.
+
+    Raises:
+        InputError: the data folder is missing, is not the checkpoint's data, or holds other classes.
+    """
+    cfg = config_from_dict(ckpt["config"])
+    data, where = cfg.data, str(ckpt.get("path", "<checkpoint dict>"))
+    if data.dataset in ("folder", "lines"):
+        root = Path(str(data.root))
+        if not root.is_dir():
+            raise InputError(f"checkpoint {where!r}: its data.root {str(root)!r} is not a folder; expected its data")
+        if data.dataset == "folder":
+            classes = sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+            if classes != list(ckpt.get("labels", [])):
+                raise InputError(
+                    f"checkpoint {where!r}: its data.root {str(root)!r} holds classes {_describe(classes)}; "
+                    f"expected the checkpoint's labels {_describe(ckpt.get('labels'))}"
+                )
+    splits = build_datasets(cfg)
+    found = splits.alphabet if splits.task == "ctc" else splits.labels
+    wanted = ckpt.get("alphabet") if splits.task == "ctc" else ckpt.get("labels")
+    if splits.task != ckpt["task"] or found != wanted:
+        raise InputError(
+            f"checkpoint {where!r}: its data gives {splits.task} targets {_describe(found)}; "
+            f"expected the checkpoint's {ckpt['task']} targets {_describe(wanted)}"
+        )
+    return splits
+
+
 def num_outputs(ckpt: dict[str, Any]) -> int:
     """Width of the model's class axis: labels, or alphabet + blank for CTC."""
     if ckpt["task"] == "ctc":
@@ -167,15 +248,15 @@ def model_from_checkpoint(source: str | Path | dict[str, Any]) -> tuple[ImageSeq
 
     Raises:
         ModelFileError: the checkpoint is missing, unsafe or malformed, or its weights do not fit its config's model.
+        ResourceLimitError: its config's sizes need more memory than the limit (``edgeseq.memory``).
     """
     if isinstance(source, dict):
         validate_checkpoint(source, str(source.get("path", "<checkpoint dict>")))
         ckpt = source
     else:
         ckpt = load_checkpoint(source)
-    cfg = config_from_dict(ckpt["config"])
-    cfg.model.weights_path = None  # the checkpoint carries the trained weights; no need for the original file
-    cfg.model.pretrained = None
+    cfg = _model_config(ckpt)  # the checkpoint carries the trained weights; no need for the original file
+    check_memory_budget(cfg)
     model = build_model(cfg.model, cfg.preprocess, num_outputs(ckpt))
     try:
         model.load_state_dict(ckpt["state_dict"])

@@ -1,7 +1,15 @@
-"""The one error hierarchy of edgeseq.
+"""The one error hierarchy of edgeseq, and the exit codes of the command line.
 
-The CLI turns :class:`UsageError` subclasses into exit code 2 and :class:`CheckFailed`
-subclasses into exit code 1, each as one line on stderr.
+Every error edgeseq raises on purpose is an :class:`EdgeseqError`; its class carries the exit code the
+CLI returns after printing it as one line on stderr:
+
+* :data:`EXIT_CHECK_FAILED` (1): a check ran and failed (:class:`CheckFailed`: parity, an accuracy gate,
+  a benchmark regression);
+* :data:`EXIT_USAGE` (2): a usage, config or input error, a model or file that cannot be used, a
+  resource limit, or a file the system refused to read or write (every other :class:`EdgeseqError`,
+  and ``OSError`` at the CLI boundary);
+* :data:`EXIT_INTERNAL` (70, ``EX_SOFTWARE`` of sysexits.h): anything else, which is a bug in edgeseq;
+* :data:`EXIT_INTERRUPTED` (130): Ctrl-C.
 """
 
 from __future__ import annotations
@@ -13,10 +21,17 @@ from types import ModuleType
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 
+EXIT_OK = 0
+EXIT_CHECK_FAILED = 1
+EXIT_USAGE = 2
+EXIT_INTERNAL = 70
+EXIT_INTERRUPTED = 130
+
+
 class EdgeseqError(Exception):
     """Base class of every error edgeseq raises on purpose."""
 
-    exit_code = 2
+    exit_code = EXIT_USAGE
 
 
 class ConfigError(EdgeseqError, ValueError):
@@ -31,6 +46,43 @@ class ModelFileError(EdgeseqError):
     """A checkpoint or ONNX file is missing, corrupt, unsafe or of the wrong kind."""
 
 
+class ResourceLimitError(EdgeseqError):
+    """A model, an input or a config would need more memory than the limit allows (see ``edgeseq.memory``).
+
+    Attributes:
+        needed: the estimated bytes (None when unknown, e.g. a child process ran out of its limit).
+        limit: the limit in bytes.
+    """
+
+    def __init__(self, message: str, *, needed: int | None = None, limit: int | None = None) -> None:
+        super().__init__(message)
+        self.needed = needed
+        self.limit = limit
+
+
+class InferenceError(ModelFileError):
+    """ONNX Runtime failed while running a model on inputs that passed edgeseq's checks."""
+
+
+class WriteError(EdgeseqError, OSError):
+    """A file could not be written (disk full, name too long, no permission); nothing half-written is left.
+
+    Also an ``OSError`` (with ``errno``, ``strerror`` and ``filename`` of the failed write), so code that
+    catches ``OSError`` around a write keeps working.
+    """
+
+    def __init__(self, path: str, cause: OSError) -> None:
+        reason = cause.strerror or first_line(cause, 200)
+        shown = path if len(path) <= 200 else f"{path[:100]}...{path[-100:]}"  # NAME_MAX-busting names stay short
+        super().__init__(f"cannot write {shown!r}: {reason}; nothing was written under that name")
+        self.errno = cause.errno
+        self.strerror = cause.strerror
+        self.filename = path
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
 class ExportError(EdgeseqError):
     """Exporting a model to ONNX failed or produced a graph that does not hold its promises."""
 
@@ -42,7 +94,7 @@ class DependencyError(EdgeseqError, ImportError):
 class CheckFailed(EdgeseqError):
     """A check ran and its result is a failure (parity, an accuracy gate, a regression)."""
 
-    exit_code = 1
+    exit_code = EXIT_CHECK_FAILED
 
 
 class ParityError(CheckFailed):

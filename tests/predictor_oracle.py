@@ -83,12 +83,13 @@ def run_outcome(array: np.ndarray, input_shape: tuple[int | None, ...], input_dt
     """The outcome of ``Predictor.run(array)`` for a single-input model (``count``: rows of the output)."""
     if array.dtype != np.dtype(input_dtype):
         return Refused(rf"got dtype {array.dtype}; expected {input_dtype}")
-    if array.ndim != len(input_shape) or any(
-        e is not None and e != g for e, g in zip(input_shape, array.shape, strict=True)
-    ):
-        return Refused(rf"got shape {re.escape(str(array.shape))}; expected {_fixed(input_shape)}")
+    # the Predictor checks the contents before the shape: empty, then NaN/Inf, then the declared shape
     if array.size == 0:
         return Refused(EMPTY)
     if array.dtype.kind == "f" and not np.isfinite(array).all():
         return Refused(NAN)
+    if array.ndim != len(input_shape) or any(
+        e is not None and e != g for e, g in zip(input_shape, array.shape, strict=True)
+    ):
+        return Refused(rf"got shape {re.escape(str(array.shape))}; expected {_fixed(input_shape)}")
     return Accepted(array.shape[0])

@@ -36,7 +36,7 @@ PACKAGE = ROOT / "edgeseq"
 SHIMS = ("edgeseq.passes", "edgeseq.accuracy", "edgeseq.onnx_checks", "edgeseq.export_rewrites")
 # layer -> units (a top-level module or a package, with everything under it)
 LAYERS: dict[int, tuple[str, ...]] = {
-    0: ("edgeseq", "edgeseq.errors", "edgeseq.registry", "edgeseq.fileio", "edgeseq.config", "edgeseq.cpu", "edgeseq.presets",
+    0: ("edgeseq", "edgeseq.errors", "edgeseq.registry", "edgeseq.fileio", "edgeseq.config", "edgeseq.cpu", "edgeseq.presets", "edgeseq.memory", "edgeseq.budget",
         "edgeseq._version"),
     1: ("edgeseq.runtime",),
     2: ("edgeseq.graphs", "edgeseq.manifest", "edgeseq.metrics", "edgeseq.nn", "edgeseq.data", "edgeseq.checkpoint"),

@@ -14,6 +14,7 @@ from typing import Any
 from edgeseq.bench.options import BenchOptions
 from edgeseq.errors import InputError, ModelFileError, first_line
 from edgeseq.manifest import read_manifest
+from edgeseq.runtime.limits import check_model_memory
 from edgeseq.runtime.metadata import ModelMetadata
 from edgeseq.runtime.modelfile.policy import check_model_file
 from edgeseq.runtime.options import SessionConfig
@@ -143,10 +144,12 @@ def inspect_model(ref: ModelRef) -> ModelInfo:
 
     Raises:
         ModelFileError: not a readable ONNX file.
+        ResourceLimitError: running it once at its declared size needs more memory than the limit.
     """
     # Before any backend reads the file: ORT would follow external data out of the model's folder,
     # even a hard link (docs/traps.md #20); the report also carries the sha256 the rows record.
     report = check_model_file(ref.path)
+    check_model_memory(ref.path)  # a memory bomb is refused here, not by the kernel in the middle of a row
     path = Path(ref.path)
     model_input = _read_input(path)
     try:
@@ -210,6 +213,30 @@ def _display_name(manifest: dict[str, Any], path: Path) -> str:
     group with that model's; else the file's stem."""
     made_from = _dict(_dict(manifest.get("optimize")).get("made_from")).get("model")
     return str(manifest.get("name") or (Path(made_from).stem if made_from else path.stem))
+
+
+def check_sweep(infos: list[ModelInfo], options: BenchOptions) -> None:
+    """Refuse a width/height sweep that no model can follow (every one declares that axis fixed).
+
+    With several models, one with the axis fixed keeps its size and its rows say so (:func:`input_shapes`).
+
+    Raises:
+        InputError: naming the option and the models' fixed sizes.
+    """
+    if not infos or not (options.widths or options.heights):
+        return
+    key, values = ("width", options.widths) if options.widths else ("height", options.heights)
+    fixed = []
+    for info in infos:
+        axis = {"NCHW": (2, 3), "NHWC": (1, 2)}.get(info.layout, (2, 3))[key == "width"]
+        size = info.declared_shape[axis] if axis < len(info.declared_shape) else None
+        if size is None or all(v == size for v in values or []):
+            return  # this model follows the sweep (or the sweep is its own size)
+        fixed.append(f"{Path(info.ref.path).name}: {size}")
+    raise InputError(
+        f"--{key}: got {','.join(map(str, values or []))}; every model's {key} is fixed ({'; '.join(fixed)}); "
+        f"expected a model with a dynamic {key} (or leave out --{key})"
+    )
 
 
 def input_shapes(info: ModelInfo, batch: int, options: BenchOptions) -> list[tuple[list[int], list[str]]]:

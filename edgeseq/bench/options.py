@@ -8,12 +8,19 @@ validates through them and the ``edgeseq bench`` flags take their defaults from 
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field, fields
 from typing import Any
 
+from edgeseq.cpu import usable_cpus
 from edgeseq.errors import ConfigError
 
 BACKENDS = ("ort-cpu", "ort-cuda", "torch", "openvino", "openvino-f32")
+# Thread counts above this many times the usable CPUs measure only contention: oversubscription is a
+# legitimate measurement (docs/traps.md #15), 99 threads on 2 cores is a typo.
+MAX_OVERSUBSCRIPTION = 4
+# A timed loop longer than a day is a mistake, not a benchmark.
+MAX_TIME_S = 86400.0
 # Backends that read the ONNX file (torch runs the checkpoint it came from).
 ONNX_BACKENDS = tuple(b for b in BACKENDS if b != "torch")
 
@@ -30,7 +37,8 @@ class TimingOptions:
         max_time_s: hard cap on the timed loop's wall time in seconds (at least one call is made).
 
     Raises:
-        ConfigError: a negative count or time, ``max_time_s`` not above 0, or ``max_time_s < min_time_s``.
+        ConfigError: a count that is not a whole number or is negative, a time that is not finite, negative
+            or above :data:`MAX_TIME_S`, ``max_time_s`` not above 0, or ``max_time_s < min_time_s``.
     """
 
     min_time_s: float = 1.0
@@ -39,6 +47,16 @@ class TimingOptions:
     max_time_s: float = 30.0
 
     def __post_init__(self) -> None:
+        for key in ("min_runs", "warmup_runs"):
+            value = getattr(self, key)
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise ConfigError(f"{key}: got {value!r}; expected a whole number")
+        for key in ("min_time_s", "max_time_s"):
+            value = getattr(self, key)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+                raise ConfigError(f"{key}: got {value!r}; expected a finite number of seconds")
+            if value > MAX_TIME_S:
+                raise ConfigError(f"{key}: got {value!r}; expected at most {MAX_TIME_S:g} seconds")
         if self.min_runs < 1 or self.warmup_runs < 0:
             raise ConfigError(
                 f"min_runs/warmup_runs: got {self.min_runs}/{self.warmup_runs}; expected min_runs >= 1, warmup_runs >= 0"
@@ -93,8 +111,16 @@ class BenchOptions(TimingOptions):
             raise ConfigError("--backend: expected at least one backend")
         for key in ("batches", "threads", "widths", "heights"):
             values = getattr(self, key)
-            if values is not None and (not values or any(int(v) < 1 for v in values)):
+            if values is not None and (
+                not values or any(isinstance(v, bool) or not isinstance(v, int) or v < 1 for v in values)
+            ):
                 raise ConfigError(f"{key}: got {values!r}; expected a non-empty list of positive integers")
+        ceiling = MAX_OVERSUBSCRIPTION * usable_cpus()
+        if self.threads and max(self.threads) > ceiling:
+            raise ConfigError(
+                f"threads: got {max(self.threads)}; expected at most {ceiling} "
+                f"({MAX_OVERSUBSCRIPTION}x the {usable_cpus()} CPUs this process may use)"
+            )
         if self.widths and self.heights:
             raise ConfigError("widths and heights: got both; expected a sweep over one dynamic axis at a time")
         if self.rounds < 1 or (self.rounds > 1 and not self.isolate):

@@ -151,9 +151,7 @@ def console_table(result: BenchResult) -> str:
     header, cells = table_rows(result)
     # the last cell of a skipped row holds the reason; let it overflow instead of widening the column
     widths = [
-        max(len(h), *(len(c[i]) for c in cells if not (c[-1].startswith("skipped") and i == len(header) - 1)))
-        if cells
-        else len(h)
+        max([len(h), *(len(c[i]) for c in cells if not (c[-1].startswith("skipped") and i == len(header) - 1))])
         for i, h in enumerate(header)
     ]
     lines = ["  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True))]

@@ -20,7 +20,7 @@ from typing import Any
 
 from edgeseq.bench.envcard import env_card, peak_gflops_estimate
 from edgeseq.bench.interleave import measure_interleaved
-from edgeseq.bench.modelinfo import ModelInfo, ModelRef, input_shapes, inspect_model
+from edgeseq.bench.modelinfo import ModelInfo, ModelRef, check_sweep, input_shapes, inspect_model
 from edgeseq.bench.options import ONNX_BACKENDS, BenchOptions
 from edgeseq.bench.plan import BenchJob, plan_jobs
 from edgeseq.bench.processes import measure_isolated
@@ -114,6 +114,7 @@ def bench(
     options = options or BenchOptions()
     _check_request(models, checkpoint, options)
     infos = [inspect_model(m if isinstance(m, ModelRef) else ModelRef(str(m))) for m in models]
+    check_sweep(infos, options)
     machine = Machine(usable_physical_cores(), peak_gflops_estimate(read_cpu_facts(), 1))
     jobs = plan_jobs(infos, checkpoint, options.threads or [machine.cores], options)
     rows = _measure_rows(jobs, options, machine, progress or _quiet)

@@ -2,8 +2,9 @@
 
 Each verb module defines ``add_parser(subparsers)`` and ``run(args) -> int`` and imports the
 library inside ``run``, so ``edgeseq --help`` and ``edgeseq predict`` never import torch.
-Errors become one line on stderr: exit code 2 for usage, config and input errors, 1 for a check
-that ran and failed (parity, an accuracy gate, a benchmark regression).
+Errors become one line on stderr (:func:`edgeseq.cli.common.describe_failure`): exit code 2 for usage,
+config and input errors and for files the system refused, 1 for a check that ran and failed (parity, an
+accuracy gate, a benchmark regression), 70 for a bug (anything else), 130 for Ctrl-C.
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ from collections.abc import Iterator
 from types import ModuleType
 
 from edgeseq import __version__
-from edgeseq.errors import EdgeseqError
+from edgeseq.cli.common import describe_failure
+from edgeseq.errors import EXIT_INTERRUPTED, EXIT_USAGE
 
 # Order is the order `edgeseq --help` lists them in.
 VERBS = (
@@ -57,32 +59,20 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the CLI; returns the process exit code."""
+    """Run the CLI; returns the process exit code (see ``edgeseq.errors``: 0, 1, 2, 70 or 130)."""
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help()
-        return 2
+        return EXIT_USAGE
     try:
         return int(args.func(args) or 0)
-    except EdgeseqError as exc:
-        if args.debug:
-            raise
-        print(f"edgeseq {args.verb}: error: {exc}", file=sys.stderr)
-        return exc.exit_code
     except KeyboardInterrupt:
         print(f"edgeseq {args.verb}: interrupted", file=sys.stderr)
-        return 130
-    except (FileNotFoundError, IsADirectoryError, NotADirectoryError, PermissionError) as exc:
+        return EXIT_INTERRUPTED
+    except Exception as exc:
         if args.debug:
             raise
-        print(f"edgeseq {args.verb}: error: {exc.strerror or exc}: {exc.filename!r}", file=sys.stderr)
-        return 2
-    except Exception as exc:  # a bug: keep it to one line unless --debug asks for the traceback
-        if args.debug:
-            raise
-        print(
-            f"edgeseq {args.verb}: internal error: {type(exc).__name__}: {exc} (re-run with --debug for the traceback)",
-            file=sys.stderr,
-        )
-        return 1
+        message, code = describe_failure(exc)
+        print(f"edgeseq {args.verb}: {message}", file=sys.stderr)
+        return code

@@ -14,8 +14,8 @@ import argparse
 import sys
 
 from edgeseq.bench.options import BenchOptions, TimingOptions  # standard library only: --help stays fast
-from edgeseq.cli.common import int_list, print_json, require_file_arg, str_list
-from edgeseq.errors import ConfigError, RegressionError, require
+from edgeseq.cli.common import finite_float, int_list, print_json, require_file_arg, str_list
+from edgeseq.errors import ConfigError, InputError, RegressionError, require
 from edgeseq.fileio import check_output_dir
 
 SUBVERBS = ("compare", "suite")
@@ -128,7 +128,7 @@ def _add_timing_arguments(parser: argparse.ArgumentParser) -> None:
     """How long each row is timed (defaults from TimingOptions), and how the rows share the machine."""
     parser.add_argument(
         "--min-time",
-        type=float,
+        type=finite_float,
         default=None,
         metavar="S",
         help=f"minimum timed seconds per row (default {DEFAULT_MIN_TIME_S:g}; suite: the suite file's)",
@@ -149,7 +149,7 @@ def _add_timing_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--max-time",
-        type=float,
+        type=finite_float,
         default=None,
         metavar="S",
         help=f"cap on timed seconds per row (default {DEFAULT_MAX_TIME_S:g}, or --min-time when that is longer)",
@@ -183,7 +183,7 @@ def _add_compare_arguments(parser: argparse.ArgumentParser) -> None:
     """``bench compare``: the gate's tolerance and what it forgives."""
     parser.add_argument(
         "--tolerance",
-        type=float,
+        type=finite_float,
         default=None,
         metavar="FRAC",
         help="compare: allowed p50 growth, e.g. 0.10 (default 0.10)",
@@ -202,7 +202,7 @@ def _add_suite_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--only", type=str_list, default=None, metavar="NAMES", help="suite: run only these models")
     parser.add_argument(
         "--wait-idle",
-        type=float,
+        type=finite_float,
         default=0.0,
         metavar="S",
         help="suite: before each model wait up to S seconds for the machine to go idle (load <= cores/2)",
@@ -280,6 +280,9 @@ def _measure(args: argparse.Namespace) -> int:
         print_json(result.to_json())
     else:
         print(console_table(result))
+    skipped = [row.skipped for row in result.rows if row.skipped]
+    if result.rows and len(skipped) == len(result.rows):  # the table says why; the exit code says nothing ran
+        raise InputError(f"every row was skipped, nothing was measured; first reason: {skipped[0]}")
     return 0
 
 

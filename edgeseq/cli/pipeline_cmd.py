@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from edgeseq.cli.common import add_set_option, int_list, print_json, str_list
+from edgeseq.cli.common import add_set_option, finite_float, int_list, print_json, str_list
 from edgeseq.errors import require
 
 
@@ -39,7 +39,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--backend", type=str_list, default=None, help="benchmark backends (default ort-cpu,torch)")
     p.add_argument("--batch", type=int_list, default=None, help="benchmark batch sizes (default 1,8)")
-    p.add_argument("--min-time", type=float, default=None, help="seconds of timed runs per benchmark row")
+    p.add_argument("--min-time", type=finite_float, default=None, help="seconds of timed runs per benchmark row")
     p.add_argument(
         "--force",
         action="store_true",

@@ -68,12 +68,17 @@ def expand_inputs(inputs: list[str]) -> list[Path]:
     files: list[Path] = []
     for text in inputs:
         path = Path(text)
-        if path.is_dir():
+        try:
+            is_dir, is_file = path.is_dir(), path.is_file()
+        except OSError as exc:  # a name over NAME_MAX / PATH_MAX, a loop of links, ...: the path cannot be a file
+            shown = text if len(text) <= 120 else f"{text[:60]}...{text[-60:]}"
+            raise InputError(f"image {shown!r}: {exc.strerror}; expected an image file or a folder of images") from None
+        if is_dir:
             found = sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS)
             if not found:
                 raise InputError(f"folder {text!r} has no image files; expected {', '.join(IMAGE_EXTENSIONS)}")
             files.extend(found)
-        elif path.is_file():
+        elif is_file:
             files.append(path)
         else:
             raise InputError(f"image {text!r} not found; expected an image file or a folder of images")

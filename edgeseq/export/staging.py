@@ -3,30 +3,43 @@
 A failed or interrupted export leaves nothing under the final name: candidates are written and
 checked in a temporary folder next to the destination (same file system, so the rename is atomic)
 and only the accepted one is moved into place, its data file first.
+
+A killed export (SIGKILL, power loss) cannot remove its work folder (``.model.onnx.<random>.export``).
+Each work folder holds a lock file locked for as long as its export runs (the kernel drops the lock
+when the process dies), so the next export beside the same destination removes the work folders
+whose lock is free: those of dead exports, never one another process is still writing
+(:func:`edgeseq.fileio.work_folder`).
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
-import shutil
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from edgeseq.fileio import remove_stale_work_folders, work_folder
+
 # protobuf cannot serialise 2 GiB; stay below it with a margin for the graph itself
 EXTERNAL_DATA_THRESHOLD_BYTES = 2**31 - 2**26
+# The suffix of an export's work folder: ``.model.onnx.<random>.export``.
+WORK_SUFFIX = ".export"
 
 
 @contextlib.contextmanager
 def staging_dir(path: Path) -> Iterator[Path]:
-    """A temporary folder beside ``path`` (hidden, named after it), removed with whatever is left in it."""
-    workdir = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".export", dir=path.parent))
-    try:
+    """A private folder beside ``path`` (:func:`edgeseq.fileio.work_folder`), removed with whatever is left in it.
+
+    Work folders that dead exports left beside ``path`` are removed first.
+    """
+    with work_folder(path, WORK_SUFFIX) as workdir:
         yield workdir
-    finally:
-        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def remove_stale_staging(path: Path) -> list[Path]:
+    """Remove the work folders of dead exports to ``path`` (their lock is free); returns those removed."""
+    return remove_stale_work_folders(path, WORK_SUFFIX)
 
 
 def save_model(proto: Any, staged: Path) -> bool:

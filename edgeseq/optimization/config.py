@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -161,14 +162,27 @@ class OptimizeConfig:
             raise ConfigError(f"optimize.variants: got duplicates in {self.variants!r}; expected each variant once")
 
     def _check_numbers(self) -> None:
-        if self.max_accuracy_drop != self.max_accuracy_drop:  # NaN
-            raise ConfigError("optimize.max_accuracy_drop: got NaN; expected a number of points")
+        for key in ("calibration_samples", "eval_batch", "max_eval_samples", "threads", "latency_runs", "seed"):
+            value = getattr(self, key)
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise ConfigError(f"optimize.{key}: got {value!r}; expected an integer")
+        for key in ("max_accuracy_drop", "min_agreement", "session_check_timeout_s"):
+            value = getattr(self, key)
+            if value is None and key == "min_agreement":
+                continue
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+                raise ConfigError(f"optimize.{key}: got {value!r}; expected a finite number")
+        # points of accuracy (or CER) a variant may lose: a negative drop would demand beating FP32
+        if not 0 <= self.max_accuracy_drop <= 100:
+            raise ConfigError(
+                f"optimize.max_accuracy_drop: got {self.max_accuracy_drop!r}; expected points from 0 to 100"
+            )
         if self.min_agreement is not None and not 0 <= self.min_agreement <= 100:
             raise ConfigError(f"optimize.min_agreement: got {self.min_agreement!r}; expected a percentage 0..100")
         for key in ("calibration_samples", "eval_batch", "max_eval_samples"):
             if getattr(self, key) < 1:
                 raise ConfigError(f"optimize.{key}: got {getattr(self, key)!r}; expected a positive integer")
-        for key in ("threads", "latency_runs"):
+        for key in ("threads", "latency_runs", "seed"):
             if getattr(self, key) < 0:
                 raise ConfigError(f"optimize.{key}: got {getattr(self, key)!r}; expected a non-negative integer")
         if self.session_check_timeout_s <= 0:

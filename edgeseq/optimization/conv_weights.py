@@ -20,7 +20,8 @@ from typing import Any
 
 import numpy as np
 
-from edgeseq.fileio import atomic_path, write_bytes_atomic
+from edgeseq.fileio import atomic_with_sidecars
+from edgeseq.optimization.external import copy_model, has_external_data, save_model
 
 SHIFTED_ZERO_POINT = -1
 
@@ -32,7 +33,8 @@ def apply_conv_kernel(conv_kernel: str, src: str | Path, dst: str | Path) -> dic
         What the row's settings record: ``{"conv_kernel": ..., "conv_weights_shifted": <count>}``.
     """
     if conv_kernel != "gemm":
-        write_bytes_atomic(dst, Path(src).read_bytes())
+        with atomic_with_sidecars(dst) as out:  # external data, if any, is copied to <dst name>.data
+            copy_model(src, out)
         return {"conv_kernel": "symmetric", "conv_weights_shifted": 0}
     return {"conv_kernel": "gemm", "conv_weights_shifted": shift_conv_weight_zero_points(src, dst)}
 
@@ -82,6 +84,7 @@ def _move_zero_points(src: str | Path, dst: str | Path, old: int, new: int) -> i
     import onnx
     from onnx import numpy_helper
 
+    external = has_external_data(src)
     model = onnx.load(str(src))
     graph = model.graph
     initializers = {init.name: init for init in graph.initializer}
@@ -115,8 +118,8 @@ def _move_zero_points(src: str | Path, dst: str | Path, old: int, new: int) -> i
     unused = [init for init in graph.initializer if init.name in replaced and init.name not in still_read]
     for init in unused:
         graph.initializer.remove(init)
-    with atomic_path(dst) as tmp:
-        onnx.save(model, str(tmp))
+    with atomic_with_sidecars(dst) as out:
+        save_model(model, out, external)
     return changed
 
 

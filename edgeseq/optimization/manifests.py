@@ -32,7 +32,7 @@ def copy_metadata(src_props: dict[str, str], dst: Path, variant: dict[str, Any])
     """
     import onnx
 
-    model = onnx.load(str(dst))
+    model = onnx.load(str(dst), load_external_data=False)  # weights in side files stay there, untouched
     have = {p.key: p.value for p in model.metadata_props}
     wanted = {**src_props, "edgeseq.variant": json.dumps(variant, sort_keys=True, default=str)}
     if all(have.get(k) == v for k, v in wanted.items()):

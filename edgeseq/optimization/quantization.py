@@ -9,7 +9,9 @@
   about 2× *slower* than FP32 on onnxruntime 1.32 (docs/traps.md #11, onnxruntime#17389): an explicit
   ``op_types_to_quantize`` is always passed. LSTM becomes ``DynamicQuantizeLSTM``; GRU and RNN stay float.
 
-Every output is written atomically. onnxruntime.quantization is imported inside the functions.
+Every output is written atomically, with its external data when the source has some (models over
+2 GiB always do): the model and its ``<name>.data`` are moved into place together
+(:func:`edgeseq.fileio.atomic_with_sidecars`). onnxruntime.quantization is imported inside the functions.
 """
 
 from __future__ import annotations
@@ -21,7 +23,13 @@ from pathlib import Path
 from typing import Any
 
 from edgeseq.errors import ConfigError
-from edgeseq.fileio import atomic_path
+from edgeseq.fileio import atomic_with_sidecars
+from edgeseq.optimization.external import (
+    EXTERNAL_SIZE_THRESHOLD,
+    data_file_name,
+    has_external_data,
+    over_protobuf_limit,
+)
 
 CALIBRATION_METHODS = {"minmax": "MinMax", "entropy": "Entropy", "percentile": "Percentile"}
 QUANT_TYPES = {"quint8": "QUInt8", "qint8": "QInt8"}
@@ -69,13 +77,19 @@ def preprocess_for_quantization(src: str | Path, dst: str | Path) -> Path:
     """Run ``quant_pre_process`` (shape inference + basic graph optimization) from ``src`` into ``dst``."""
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
-    with atomic_path(dst) as tmp:
-        out = tmp.with_name(tmp.name + ".onnx")
-        try:
-            quant_pre_process(str(src), str(out))
-            out.replace(tmp)
-        finally:
-            out.unlink(missing_ok=True)
+    external = has_external_data(src)
+    with atomic_with_sidecars(dst) as out:
+        quant_pre_process(
+            str(src),
+            str(out),
+            # symbolic shape inference serialises the whole model in memory: impossible over 2 GiB
+            # (onnx's own, file-based shape inference still runs)
+            skip_symbolic_shape=over_protobuf_limit(src),
+            save_as_external_data=external,
+            all_tensors_to_one_file=True,
+            external_data_location=data_file_name(out.name) if external else None,
+            external_data_size_threshold=EXTERNAL_SIZE_THRESHOLD,
+        )
     return Path(dst)
 
 
@@ -98,10 +112,11 @@ def quantize_static_qdq(src: str | Path, dst: str | Path, reader: Any, settings:
             f"calibration_method: got {settings.calibration_method!r}; expected one of: {', '.join(CALIBRATION_METHODS)}"
         )
     method = getattr(CalibrationMethod, CALIBRATION_METHODS[settings.calibration_method])
-    with atomic_path(dst) as tmp, quiet_quantizer():
+    external = has_external_data(src)
+    with atomic_with_sidecars(dst) as out, quiet_quantizer():
         quantize_static(
             str(src),
-            str(tmp),
+            str(out),
             reader,
             quant_format=QuantFormat.QDQ,
             op_types_to_quantize=settings.op_types,
@@ -111,6 +126,7 @@ def quantize_static_qdq(src: str | Path, dst: str | Path, reader: Any, settings:
             weight_type=getattr(QuantType, settings.weight_type),
             nodes_to_exclude=list(settings.nodes_to_exclude) or None,
             calibrate_method=method,
+            use_external_data_format=external,
         )
     return Path(dst)
 
@@ -135,13 +151,15 @@ def quantize_dynamic_ops(
     for op in op_types:
         if op in _REFUSED:
             raise ConfigError(f"dynamic_op_types: got {op!r}; {_REFUSED[op]}")
-    with atomic_path(dst) as tmp, quiet_quantizer():
+    external = has_external_data(src)
+    with atomic_with_sidecars(dst) as out, quiet_quantizer():
         quantize_dynamic(
             str(src),
-            str(tmp),
+            str(out),
             op_types_to_quantize=list(op_types),
             per_channel=per_channel,
             reduce_range=reduce_range,
             weight_type=getattr(QuantType, weight_type),
+            use_external_data_format=external,
         )
     return Path(dst)

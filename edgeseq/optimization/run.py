@@ -11,6 +11,12 @@ The run is a few named phases, each with a typed result:
 3. Side-by-side latency of every measured variant (:mod:`edgeseq.bench.sidebyside`).
 4. :func:`finish` — the recommendation, the :class:`~edgeseq.optimization.report.OptimizeResult`, the
    reports and one manifest per variant.
+
+Variants are built, checked and measured in a work folder inside the output folder
+(:func:`edgeseq.fileio.work_folder`) and only moved into place by :func:`publish_variant` at the end,
+each with its manifest and external data: a variant and its manifest change together (a kill in
+between leaves the new model without a manifest, never beside the old one's sha256), and a failed or
+interrupted run leaves the previous variants as they were.
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ import os
 import platform
 import tempfile
 import time
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,7 +34,7 @@ import onnxruntime as ort
 
 from edgeseq.cpu import CpuFacts, read_cpu_facts, usable_cpus, usable_physical_cores
 from edgeseq.errors import ConfigError, EdgeseqError, InputError, ModelFileError, first_line
-from edgeseq.fileio import ensure_writable_dir, sha256_file, write_json_atomic, write_text_atomic
+from edgeseq.fileio import ensure_writable_dir, sha256_file, work_folder, write_json_atomic, write_text_atomic
 from edgeseq.graphs import float_compute_ops, load_graph, op_histogram
 from edgeseq.optimization.config import OptimizeConfig
 from edgeseq.optimization.gate import Outputs, Score
@@ -38,6 +45,7 @@ from edgeseq.optimization.report import REPORT_JSON, REPORT_MD, OptimizeResult, 
 from edgeseq.optimization.samples import SampleSet, random_samples, take
 from edgeseq.optimization.sandbox import SessionChecker, check_session, check_with_fallback
 from edgeseq.optimization.variants import BuildContext, VariantBuilder, builder, variant_names
+from edgeseq.runtime.limits import check_model_memory
 from edgeseq.runtime.metadata import ModelMetadata, metadata_of
 from edgeseq.runtime.options import CPU, CUDA, GraphLevel
 
@@ -63,6 +71,7 @@ class Prepared:
     calibration: SampleSet | None
     evaluation: SampleSet
     notes: list[str] = field(default_factory=list)
+    staged: Path | None = None  # where variants are built before they are published into ``out``
 
 
 @dataclass
@@ -106,14 +115,16 @@ def optimize(
     config = config or OptimizeConfig()
     prep = prepare(model, out_dir, config, calibration, evaluation, cpu)
     measured = Measured()
-    with tempfile.TemporaryDirectory(prefix="edgeseq-optimize-") as work:
-        ctx = BuildContext(prep.model, Path(work), prep.int8, prep.calibration, prep.input_name)
+    with ExitStack() as stack:
+        work = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="edgeseq-optimize-")))
+        prep.staged = stack.enter_context(work_folder(prep.out / "variants", ".optimize"))
+        ctx = BuildContext(prep.model, work, prep.int8, prep.calibration, prep.input_name)
         for name in config.ordered_variants():
             process_variant(name, prep, ctx, config, session_checker, measured)
         if config.latency_runs and measured.sessions:
             time_side_by_side(measured.rows, measured.sessions, prep.evaluation, config.latency_runs, config.seed)
         measured.sessions.clear()
-    return finish(prep, measured.rows, config)
+        return finish(prep, measured.rows, config)
 
 
 def _read_model(model: Path) -> Any:
@@ -195,11 +206,13 @@ def prepare(
 
     Raises:
         ModelFileError: the model is missing or not ONNX.
+        ResourceLimitError: running the model once at its declared size needs more memory than the limit.
         ConfigError: bad INT8 settings or more threads than usable CPUs.
         InputError: the output folder would overwrite the input.
     """
     model = Path(model)
     proto = _read_model(model)
+    check_model_memory(model)  # every variant runs this graph's sizes; a bomb is refused before any is built
     out = _output_folder(out_dir, model)
     metadata = metadata_of(proto)
     cpu = cpu or read_cpu_facts()
@@ -301,7 +314,7 @@ def process_variant(
         name=name, precision=variant.row_precision(settings), session_graph_level=prep.session_level.value
     )
     measured.rows.append(row)
-    dst = prep.out / variant.filename()
+    dst = (prep.staged or prep.out) / variant.filename()
     if not build_variant(row, variant, settings, ctx, dst):
         return
     if dst.suffix == ".onnx":
@@ -331,6 +344,27 @@ def process_variant(
         apply_gate(row, measured.reference[0], config.max_accuracy_drop, config.min_agreement)
     if row.usable:
         ctx.built[name] = dst
+
+
+def publish_variant(staged: Path, out: Path) -> Path:
+    """Move a variant built in the work folder into ``out`` with its manifest and side files; returns its path.
+
+    Order: the old manifest goes first, then the side files (external data, the ORT format's operator
+    config), then the model, then its new manifest. At no moment does a manifest describe another
+    file than the model beside it. Renames within one file system.
+    """
+    final = out / staged.name
+    manifest = staged.with_suffix(".json")
+    sidecars = sorted(
+        p for p in staged.parent.iterdir() if p.name.startswith(f"{staged.stem}.") and p not in (staged, manifest)
+    )
+    (out / manifest.name).unlink(missing_ok=True)
+    for path in sidecars:
+        os.replace(path, out / path.name)
+    os.replace(staged, final)
+    if manifest.is_file():
+        os.replace(manifest, out / manifest.name)
+    return final
 
 
 def _environment(threads: int) -> dict[str, Any]:
@@ -366,6 +400,7 @@ def finish(prep: Prepared, rows: list[VariantResult], config: OptimizeConfig) ->
     for row in rows:
         if row.path:
             write_variant_manifest(row, prep.model, prep.source_sha, prep.cpu)
+            row.path = str(publish_variant(Path(row.path), prep.out))
     write_json_atomic(prep.out / REPORT_JSON, result.to_json())
     write_text_atomic(prep.out / REPORT_MD, result.table() + "\n")
     return result

@@ -17,7 +17,6 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from edgeseq.config import config_from_dict
 from edgeseq.errors import InputError
 from edgeseq.runtime.metadata import ModelMetadata, metadata_of
 from edgeseq.runtime.preprocess import load_image, normalize, pixels_from_normalized, to_pixels
@@ -226,11 +225,10 @@ def load_checkpoint_data(
     max_eval: int | None = None,
 ) -> tuple[SampleSet, SampleSet]:
     """:func:`samples_from_splits` of the data rebuilt from the config stored in ``checkpoint`` (needs torch)."""
-    from edgeseq.checkpoint import load_checkpoint  # torch: imported only for checkpoint samples
-    from edgeseq.data import build_datasets
+    from edgeseq.checkpoint import checkpoint_datasets, load_checkpoint  # torch: only for checkpoint samples
 
     ckpt = load_checkpoint(checkpoint)
-    splits = build_datasets(config_from_dict(ckpt["config"]))
+    splits = checkpoint_datasets(ckpt)
     calib, test = samples_from_splits(splits, metadata, calibration_samples, seed, max_eval)
     calib.source = f"train split of {checkpoint}"
     test.source = f"test split of {checkpoint}"

@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from edgeseq.memory import memory_limit
 from edgeseq.runtime.isolation import ChildResult, describe_returncode, open_session_in_child, run_python_child
 from edgeseq.runtime.options import GraphLevel
 
@@ -86,7 +87,13 @@ def check_session(
         ConfigError: ``graph_level`` names no level.
     """
     child = open_session_in_child(
-        path, graph_level, providers, run_once=True, input_shape=input_shape, timeout_s=timeout_s
+        path,
+        graph_level,
+        providers,
+        run_once=True,
+        input_shape=input_shape,
+        timeout_s=timeout_s,
+        memory_limit=memory_limit(),  # a variant that allocates more fails in the child, not on the machine
     )
     return judge_child(child, timeout_s)
 

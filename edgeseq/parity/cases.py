@@ -13,8 +13,7 @@ from typing import Any, cast
 
 import numpy as np
 
-from edgeseq.config import config_from_dict
-from edgeseq.data import build_datasets
+from edgeseq.checkpoint import checkpoint_datasets
 from edgeseq.errors import InputError, first_line
 from edgeseq.manifest import read_manifest
 from edgeseq.runtime.preprocess import pixels_from_normalized
@@ -294,7 +293,7 @@ def checkpoint_samples(ckpt: dict[str, Any], count: int) -> tuple[list[Any], str
     if count <= 0:
         return [], "no samples requested"
     try:
-        splits = build_datasets(config_from_dict(ckpt["config"]))
+        splits = checkpoint_datasets(ckpt)
         data = splits.test if len(cast(Sized, splits.test)) else splits.val
         return [data[i] for i in range(min(count, len(cast(Sized, data))))], None
     except Exception as exc:  # data absent or unreadable here: report why and go on with random inputs

@@ -23,6 +23,7 @@ from edgeseq.graphs import load_graph
 from edgeseq.manifest import manifest_path, update_manifest
 from edgeseq.parity.cases import (
     DEFAULT_BATCH_SIZES,
+    SIZE_CASE_BATCH,
     GraphInput,
     ParityCase,
     as_batches,
@@ -33,7 +34,9 @@ from edgeseq.parity.cases import (
 )
 from edgeseq.parity.compare import compare_output
 from edgeseq.parity.report import ParityReport, ParityRow, ParityTolerances
+from edgeseq.runtime.limits import MemoryPlanner, check_model_memory
 from edgeseq.runtime.metadata import ModelMetadata, metadata_of
+from edgeseq.runtime.modelfile.graph_reader import read_graph
 from edgeseq.runtime.preprocess import normalize
 
 
@@ -90,10 +93,12 @@ def check_parity(
     tol = tolerances or ParityTolerances()
     onnx_path = Path(onnx_path)
     _check_arguments(onnx_path, batch_sizes, sizes)
+    check_model_memory(onnx_path)  # before ONNX Runtime allocates anything
     subject = _describe(_open_session(onnx_path), onnx_path, model)
     extra_inputs = as_batches(inputs, "inputs")
     real_samples = as_batches(samples, "samples")
     base = base_shape(model, subject.graph_in, subject.spec, extra_inputs, base_size, onnx_path)
+    _check_case_memory(onnx_path, subject.graph_in, base, batch_sizes, sizes)
     case_set = build_cases(
         model,
         subject.graph_in,
@@ -121,6 +126,40 @@ def check_parity(
         sizes=case_set.sizes,
         seconds=time.perf_counter() - started,
     )
+
+
+def _check_case_memory(
+    onnx_path: Path,
+    graph_in: GraphInput,
+    base: tuple[int, int, int],
+    batch_sizes: Sequence[int],
+    sizes: Sequence[int] | None,
+) -> None:
+    """Refuse batch sizes and sizes whose inputs need more memory than the limit, before any is made.
+
+    The ONNX graph's estimate stands for both runtimes: PyTorch runs the same layers on the same input.
+
+    Raises:
+        ResourceLimitError: naming ``batch_sizes`` or ``sizes`` and the value.
+    """
+    graph = read_graph(onnx_path)
+    if graph is None:
+        return
+    planner = MemoryPlanner(graph)
+    channels, height, width = base
+
+    def shape(n: int, h: int, w: int) -> tuple[int, ...]:
+        n = n if 0 in graph_in.dynamic else graph_in.static.get(0, n)
+        return (n, h, w, channels) if graph_in.uint8_nhwc else (n, channels, h, w)
+
+    checks = [("batch_sizes", b, shape(b, height, width)) for b in batch_sizes]
+    for axis in (2, 3):
+        if axis in graph_in.dynamic:
+            for s in sizes or ():
+                hw = (s, width) if axis == 2 else (height, s)
+                checks.append(("sizes", s, shape(SIZE_CASE_BATCH, *hw)))
+    for key, value, feed in checks:
+        planner.check({graph_in.name: feed}, f"{key} {value} (model {str(onnx_path)!r} on input {feed})")
 
 
 def _check_arguments(onnx_path: Path, batch_sizes: Sequence[int], sizes: Sequence[int] | None) -> None:

@@ -5,6 +5,11 @@ Imports only numpy, onnxruntime, Pillow, the standard library and ``edgeseq.erro
 
 A Predictor is immutable after construction and ONNX Runtime's ``InferenceSession.run`` is
 thread-safe, so one Predictor can be shared by many threads.
+
+Memory (see :mod:`edgeseq.runtime.limits`): the model's graph is estimated before it runs, at its
+declared input size when the Predictor is made and at the actual input sizes on every call; calls are
+split into batches that fit the memory limit, and a model whose estimate is incomplete (ORT format,
+operators the estimate does not know) is first opened and run in a memory-capped child process.
 """
 
 from __future__ import annotations
@@ -18,9 +23,13 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from edgeseq.errors import ConfigError, InputError, ModelFileError
+from edgeseq.errors import ConfigError, EdgeseqError, InputError, ModelFileError, first_line
+from edgeseq.runtime.calls import ModelCalls, shared_batch_axis
 from edgeseq.runtime.decode import ctc_greedy
+from edgeseq.runtime.isolation import create_session_isolated
+from edgeseq.runtime.limits import MemoryPlanner, declared_feeds, estimate_memory
 from edgeseq.runtime.metadata import ModelMetadata
+from edgeseq.runtime.modelfile.graph_reader import Graph, read_graph
 from edgeseq.runtime.preprocess import load_image, preprocess_image, spec_dict, to_pixels
 from edgeseq.runtime.results import Prediction, TextPrediction
 from edgeseq.runtime.session import SessionConfig, create_session
@@ -31,11 +40,21 @@ DEFAULT_TOP_K = 5
 _ORT_DTYPES = {
     "tensor(float)": np.dtype(np.float32),
     "tensor(uint8)": np.dtype(np.uint8),
+    "tensor(int8)": np.dtype(np.int8),
+    "tensor(uint16)": np.dtype(np.uint16),
+    "tensor(int16)": np.dtype(np.int16),
     "tensor(float16)": np.dtype(np.float16),
     "tensor(int64)": np.dtype(np.int64),
     "tensor(int32)": np.dtype(np.int32),
+    "tensor(uint32)": np.dtype(np.uint32),
+    "tensor(uint64)": np.dtype(np.uint64),
     "tensor(double)": np.dtype(np.float64),
+    "tensor(bool)": np.dtype(np.bool_),
 }
+_STRING = "tensor(string)"
+# PIL modes whose conversion to L / RGB is defined (others, like LAB or HSV, are refused with a line).
+_PIL_MODES = frozenset({"1", "L", "LA", "P", "PA", "RGB", "RGBA", "RGBX", "RGBa", "CMYK", "YCbCr", "I", "F"})
+_PIL_MODES |= {"I;16", "I;16L", "I;16B", "I;16N", "La"}
 
 ImageLike = Any  # a path, a PIL image, a uint8 HxW/HxWxC array, a float32 NCHW batch
 
@@ -50,10 +69,18 @@ class Predictor:
         threads: intra-op threads (default: one per physical core; never more than the usable CPUs).
         config: further session options (optimization level, cache path, spinning); ``providers`` and
             ``threads``, when given, override its fields.
-        batch_size: most images per ONNX Runtime call.
+        batch_size: most images (or samples, in :meth:`run`) per ONNX Runtime call; fewer when the
+            memory limit allows fewer.
+        memory_limit: most bytes one call may need by the graph's estimate (bytes or a size such as
+            ``"2G"``); default :func:`edgeseq.memory.memory_limit` (``EDGESEQ_MEMORY_LIMIT``, else half
+            the machine's memory).
+        isolate: open the model in a memory-capped child process first (``True``), never (``False``),
+            or when the graph estimate cannot vouch for it (``"auto"``: ORT format, or operators whose
+            output sizes it cannot work out).
 
     Raises:
         ModelFileError: the model file is missing, empty, corrupt, or its edgeseq metadata contradicts its graph.
+        ResourceLimitError: running the model once at its declared input size needs more memory than the limit.
         DependencyError: "cuda" was asked for and is not available.
         ConfigError: an option is out of range.
 
@@ -71,23 +98,47 @@ class Predictor:
         *,
         config: SessionConfig | None = None,
         batch_size: int = DEFAULT_BATCH_SIZE,
+        memory_limit: int | str | None = None,
+        isolate: bool | str = "auto",
     ) -> None:
         overrides: dict[str, Any] = {k: v for k, v in (("providers", providers), ("threads", threads)) if v is not None}
         self.config = dataclasses.replace(config or SessionConfig(), **overrides)
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
             raise ConfigError(f"batch_size: got {batch_size!r}; expected a positive integer")
+        if not (isolate == "auto" or isinstance(isolate, bool)):
+            raise ConfigError(f"isolate: got {isolate!r}; expected 'auto', True or False")
         self.batch_size = batch_size
         self.path = Path(path)
-        self.session = create_session(self.path, self.config)
+        self._graph: Graph | None = read_graph(self.path)
+        self.isolated = isolate is True or (isolate == "auto" and not self._estimate_is_complete())
+        if self.isolated:
+            self.session = create_session_isolated(self.path, self.config, memory_limit=memory_limit)
+        else:
+            self.session = create_session(self.path, self.config, memory_limit=memory_limit)
+        self._planner = MemoryPlanner(self._graph, memory_limit) if self._graph is not None else None
         self.providers: tuple[str, ...] = tuple(self.session.get_providers())
         self._threads = self.config.intra_op_threads  # resolved once: the core count does not change under us
+        try:
+            self._describe_io()
+        except UnicodeDecodeError:  # ONNX Runtime hands names and metadata over as they are stored
+            raise ModelFileError(
+                f"model {str(self.path)!r}: its input/output names or metadata are not UTF-8 text; "
+                "expected a valid model file"
+            ) from None
 
+    def _describe_io(self) -> None:
+        """Input/output names, types and shapes; the edgeseq metadata (checked against the graph)."""
         inputs = self.session.get_inputs()
         self.input_names: tuple[str, ...] = tuple(i.name for i in inputs)
         self.output_names: tuple[str, ...] = tuple(o.name for o in self.session.get_outputs())
-        self._input_types = {i.name: _ORT_DTYPES.get(i.type) for i in inputs}
+        self._input_types = {i.name: i.type for i in inputs}
         self._input_shapes = {i.name: tuple(d if isinstance(d, int) else None for d in i.shape) for i in inputs}
-
+        # ONNX Runtime shows "no shape declared" and "a scalar" alike ([]); the graph tells them apart
+        declared = {spec.name: spec.shape for spec in self._graph.inputs} if self._graph is not None else {}
+        self._unranked = {name for name in self.input_names if declared.get(name, ()) is None}
+        self._calls = ModelCalls(
+            self.path, self._planner, self.batch_size, shared_batch_axis(inputs, self.session.get_outputs())
+        )
         props = self.session.get_modelmeta().custom_metadata_map
         self.metadata: ModelMetadata | None
         self._missing: str | None = None
@@ -97,6 +148,12 @@ class Predictor:
             self.metadata, self._missing = None, str(exc)
         if self.metadata is not None:
             self._check_metadata(self.metadata)
+
+    def _estimate_is_complete(self) -> bool:
+        """Whether the graph estimate knows every tensor's size at the declared input size."""
+        if self._graph is None:
+            return False
+        return estimate_memory(self._graph, declared_feeds(self._graph)).complete
 
     # ------------------------------------------------------------------ description
     @property
@@ -142,8 +199,15 @@ class Predictor:
         Returns:
             ``{output name: array}``.
 
+        A batch is split into calls of at most ``batch_size`` samples (fewer when the memory limit
+        allows fewer) when every input and output has the same dynamic batch axis first, as exported
+        models do; the outputs are joined again.
+
         Raises:
-            InputError: a missing/unknown input, a wrong dtype, rank or fixed dimension, an empty or non-finite array.
+            InputError: a missing/unknown input, a wrong dtype, rank or fixed dimension, an empty or
+                non-finite array, or an input below the model's minimum size.
+            ResourceLimitError: one sample (or an input that cannot be split) needs more memory than the limit.
+            InferenceError: ONNX Runtime failed on inputs that passed these checks.
         """
         if isinstance(inputs, np.ndarray):
             if len(self.input_names) != 1:  # which input an array is for would be a guess
@@ -159,25 +223,29 @@ class Predictor:
         if unknown or missing:
             raise InputError(f"run(): got inputs {sorted(inputs)}; expected exactly {list(self.input_names)}")
         feeds = {name: self._check_feed(name, array) for name, array in inputs.items()}
-        outputs = self.session.run(None, feeds)
-        return dict(zip(self.output_names, outputs, strict=True))
+        return dict(zip(self.output_names, self._calls.run_all(self.session, feeds), strict=True))
 
     def _check_feed(self, name: str, array: Any) -> np.ndarray:
         if not isinstance(array, np.ndarray):
             raise InputError(f"input {name!r}: got {type(array).__name__}; expected a numpy array")
-        expected_dtype = self._input_types[name]
-        if expected_dtype is not None and array.dtype != expected_dtype:
-            raise InputError(f"input {name!r}: got dtype {array.dtype}; expected {expected_dtype}")
+        declared_type = self._input_types[name]
+        if declared_type == _STRING:
+            if array.dtype.kind not in "OUS":
+                raise InputError(f"input {name!r}: got dtype {array.dtype}; expected strings (tensor(string))")
+        elif array.dtype != _ORT_DTYPES.get(declared_type, array.dtype):
+            raise InputError(f"input {name!r}: got dtype {array.dtype}; expected {_ORT_DTYPES[declared_type]}")
+        if array.size == 0:
+            raise InputError(f"input {name!r}: got an empty array of shape {tuple(array.shape)}; expected data")
+        if array.dtype.kind == "f" and not np.isfinite(array).all():
+            raise InputError(f"input {name!r}: got NaN or Inf values; expected finite numbers")
+        if name in self._unranked:  # the model declares no shape for this input: any shape is legal
+            return np.ascontiguousarray(array)
         expected = self._input_shapes[name]
         if array.ndim != len(expected) or any(
             e is not None and e != g for e, g in zip(expected, array.shape, strict=True)
         ):
             shown = tuple("?" if e is None else e for e in expected)
             raise InputError(f"input {name!r}: got shape {tuple(array.shape)}; expected {shown} (? = any size)")
-        if array.size == 0:
-            raise InputError(f"input {name!r}: got an empty array of shape {tuple(array.shape)}; expected data")
-        if array.dtype.kind == "f" and not np.isfinite(array).all():
-            raise InputError(f"input {name!r}: got NaN or Inf values; expected finite numbers")
         return np.ascontiguousarray(array)
 
     # ------------------------------------------------------------------ preprocessing
@@ -202,7 +270,23 @@ class Predictor:
         meta.check_graph(list(self.input_names), list(self.output_names), classes, str(self.path))
 
     def _sample_from_image(self, source: Any, spec: dict[str, Any]) -> np.ndarray:
-        """One image → the array fed for it: float32 (C, H, W), or uint8 (H, W, C) when preprocessing is in the graph."""
+        """One image → the array fed for it: float32 (C, H, W), or uint8 (H, W, C) when preprocessing is in the graph.
+
+        Raises:
+            InputError: an unreadable path (a name too long, no permission), or a PIL image that is
+                closed, empty or in a mode that cannot become L/RGB.
+        """
+        if isinstance(source, Image.Image):
+            _check_pil_image(source)
+        try:
+            return self._preprocessed_sample(source, spec)
+        except EdgeseqError:
+            raise
+        except (OSError, ValueError) as exc:  # Pillow's errors for images it cannot read or convert
+            what = f"image file {_short(os.fspath(source))!r}" if isinstance(source, (str, os.PathLike)) else "image"
+            raise InputError(f"{what}: {first_line(exc, 200)}; expected a readable image") from None
+
+    def _preprocessed_sample(self, source: Any, spec: dict[str, Any]) -> np.ndarray:
         if self._in_graph:
             pixels = to_pixels(load_image(source), spec)
             return pixels[:, :, None] if pixels.ndim == 2 else pixels
@@ -331,13 +415,17 @@ class Predictor:
         meta = self.metadata
         assert meta is not None
         fixed_batch = self.input_shape[0] if self.input_shape else None
-        chunk = fixed_batch if isinstance(fixed_batch, int) else self.batch_size
         groups: dict[tuple[int, ...], list[int]] = {}
         for index, sample in enumerate(samples):
             self._check_sample(sample)
             groups.setdefault(sample.shape, []).append(index)
         out: list[np.ndarray | None] = [None] * len(samples)
-        for indices in groups.values():
+        for shape, indices in groups.items():
+            if isinstance(fixed_batch, int):
+                self._calls.check({self.input_name: (fixed_batch, *shape)}, whole=True)
+                chunk = fixed_batch
+            else:
+                chunk = self._calls.check({self.input_name: (len(indices), *shape)}, whole=False)
             for start in range(0, len(indices), chunk):
                 part = indices[start : start + chunk]
                 if isinstance(fixed_batch, int) and len(part) != fixed_batch:
@@ -345,7 +433,7 @@ class Predictor:
                         f"the model has a fixed batch of {fixed_batch}; got {len(part)} images of one size"
                     )
                 batch = np.stack([samples[i] for i in part])
-                (logits,) = self.session.run([meta.outputs.logits], {self.input_name: batch})
+                (logits,) = self._calls.run(self.session, [meta.outputs.logits], {self.input_name: batch})
                 for i, row in zip(part, logits, strict=True):
                     out[i] = row
         return out  # type: ignore[return-value]
@@ -381,3 +469,28 @@ def _decode_ctc(logits: np.ndarray, alphabet: str, blank: int) -> TextPrediction
     else:
         confidence = float(_softmax(logits)[:, blank].mean()) if logits.size else 0.0
     return TextPrediction(text=text, confidence=confidence, char_confidences=char_conf)
+
+
+def _check_pil_image(image: Image.Image) -> None:
+    """Refuse a PIL image Pillow cannot turn into pixels: closed, empty, or in a mode with no L/RGB conversion.
+
+    Raises:
+        InputError: naming what is wrong.
+    """
+    try:
+        image.load()  # a closed image raises here; a lazily opened file is read now (it would be anyway)
+    except (ValueError, OSError) as exc:
+        raise InputError(f"PIL image: {first_line(exc, 200)}; expected an open, readable image") from None
+    width, height = image.size
+    if width < 1 or height < 1:
+        raise InputError(f"PIL image: got size {width}x{height}; expected a non-empty image")
+    if image.mode not in _PIL_MODES:
+        raise InputError(
+            f"PIL image: got mode {image.mode!r}; expected one of {', '.join(sorted(_PIL_MODES))} "
+            "(convert it first, e.g. image.convert('RGB'))"
+        )
+
+
+def _short(text: str, limit: int = 120) -> str:
+    """A path kept readable in a one-line message (names over NAME_MAX can be thousands of characters)."""
+    return text if len(text) <= limit else f"{text[: limit // 2]}...{text[-limit // 2 :]}"

@@ -32,6 +32,7 @@ import onnxruntime as ort
 from edgeseq.cpu import usable_cpus, usable_physical_cores
 from edgeseq.errors import DependencyError, InputError, ModelFileError, first_line
 from edgeseq.fileio import atomic_path, sha256_file, write_json_atomic  # standard library only: no torch/onnx
+from edgeseq.runtime.limits import check_model_memory
 from edgeseq.runtime.modelfile.policy import ModelFileReport
 from edgeseq.runtime.modelfile.policy import check_model_file as check_file
 from edgeseq.runtime.options import (
@@ -198,19 +199,29 @@ def cache_key_path(cache: str | os.PathLike) -> Path:
     return cache.with_name(cache.name + ".key.json")
 
 
-def create_session(path: str | os.PathLike, config: SessionConfig) -> ort.InferenceSession:
+def create_session(
+    path: str | os.PathLike, config: SessionConfig, *, memory_limit: int | str | None = None
+) -> ort.InferenceSession:
     """Create an InferenceSession for the model at ``path`` and check its providers.
 
     With ``config.optimized_model_path`` the optimized graph is cached there and reused only when its
     key file (:func:`cache_key_path`) matches this model's sha256, the providers, the optimization
     level, the onnxruntime version and the cache file's own sha256; otherwise it is rewritten.
 
+    Args:
+        path: the model file.
+        config: how the session is created.
+        memory_limit: most bytes one run at the model's declared input size may need, by the graph
+            (:func:`edgeseq.runtime.limits.check_model_memory`); default :func:`edgeseq.memory.memory_limit`.
+
     Raises:
         ModelFileError: the file is missing, empty, or not a model ONNX Runtime can load.
+        ResourceLimitError: running the model once would need more memory than ``memory_limit``.
         InputError: the optimized-model cache cannot be written where ``optimized_model_path`` says.
         DependencyError: "cuda" was asked for and the session did not get the CUDA provider.
     """
     report = check_model_file(path, config.allow_domains, config.verify_manifest)
+    check_model_memory(path, limit=memory_limit)  # before ONNX Runtime allocates anything
     path = Path(path)
     providers = requested_providers(config)
     if config.optimized_model_path:

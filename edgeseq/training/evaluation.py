@@ -16,9 +16,10 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import Dataset
 
-from edgeseq.checkpoint import model_from_checkpoint
+from edgeseq.budget import check_memory_budget
+from edgeseq.checkpoint import checkpoint_datasets, model_from_checkpoint
 from edgeseq.config import config_from_dict
-from edgeseq.data import DataSplits, build_datasets
+from edgeseq.data import DataSplits
 from edgeseq.errors import InputError
 from edgeseq.metrics import cer, exact_match
 from edgeseq.runtime.decode import ctc_greedy_batch
@@ -119,16 +120,17 @@ def evaluate_checkpoint(path: str | Path, split: str = "test", batch_size: int =
         The metrics of :func:`evaluate`, plus ``checkpoint`` (the file read) and ``split``.
 
     Raises:
-        InputError: an unknown split or a bad batch size.
+        InputError: an unknown split or a bad batch size, or the checkpoint's data is missing or not its data.
         ModelFileError: the checkpoint is missing, unsafe or malformed.
+        ResourceLimitError: its sizes at ``batch_size`` need more memory than the limit.
     """
     if split not in SPLIT_NAMES:
         raise InputError(f"split: got {split!r}; expected one of train, val, test")
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise InputError(f"batch_size: got {batch_size!r}; expected a positive integer")
     model, ckpt = model_from_checkpoint(path)
-    cfg = config_from_dict(ckpt["config"])
-    splits = build_datasets(cfg)
+    check_memory_budget(config_from_dict(ckpt["config"]), batch=batch_size)
+    splits = checkpoint_datasets(ckpt)
     metrics: dict[str, Any] = evaluate(model, getattr(splits, split), splits, batch_size=batch_size)
     metrics["checkpoint"] = ckpt["path"]
     metrics["split"] = split

@@ -20,6 +20,7 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 from torch.utils.data.distributed import DistributedSampler
 
+from edgeseq.budget import check_memory_budget
 from edgeseq.checkpoint import load_checkpoint, model_from_checkpoint, save_checkpoint
 from edgeseq.config import ExperimentConfig
 from edgeseq.data import DataSplits, build_datasets
@@ -102,7 +103,10 @@ def train(
         ConfigError: a bad device request, a resume with changed settings, or a folder that holds a run.
         InputError: empty train/val splits, or a loss that stops being finite.
         ModelFileError: a resume from a missing, unsafe or unfitting ``last.pt``.
+        ResourceLimitError: the config's sizes need more memory than the limit (before anything is allocated).
+        WriteError: a checkpoint or log could not be written (disk full); the previous files are kept.
     """
+    check_memory_budget(cfg, training=True, batch=cfg.train.batch_size)
     run = _open_run(cfg, out_dir, log, resume, overwrite)
     # Checked before the data and model are built: a refused resume should cost nothing.
     saved = load_resume_checkpoint(run.out, cfg) if resume else None

@@ -151,6 +151,7 @@ def restore_run(
             f"--resume: the weights in {last!r} do not fit the model the config builds: {state_dict_error_line(exc)}"
         ) from None
     state = saved.get("train_state") or {}
+    _check_train_state(state, last, saved["task"])
     try:
         _restore_optimization(state, optim, saved, cfg, steps_per_epoch)
         if "torch_rng" in state:
@@ -158,12 +159,39 @@ def restore_run(
         if "python_rng" in state:
             random.setstate(_as_tuple(state["python_rng"]))
         start_epoch = int(saved["epoch"])
-    except (RuntimeError, ValueError, KeyError, TypeError) as exc:
+    except (RuntimeError, ValueError, KeyError, TypeError, AttributeError, IndexError, OverflowError) as exc:
         # Only a hand-edited or foreign last.pt gets here: the config check rules out a changed run.
         raise ModelFileError(
             f"--resume: the training state in {last!r} cannot be restored: {first_line(exc, 200)}"
         ) from None
     return TrainState(start_epoch, state.get("best_val"), list(state.get("history", [])))
+
+
+def _check_train_state(state: Any, last: str, task: str) -> None:
+    """Refuse a ``train_state`` whose history or best metrics are not what the loop wrote (a hand-edited file).
+
+    Raises:
+        ModelFileError: naming the field.
+    """
+
+    def bad(what: str) -> ModelFileError:
+        return ModelFileError(f"--resume: the training state in {last!r} cannot be restored: {what}")
+
+    if not isinstance(state, dict):
+        raise bad(f"train_state is {type(state).__name__}, expected a dict")
+    history = state.get("history", [])
+    if not isinstance(history, list) or not all(isinstance(record, dict) for record in history):
+        raise bad("history is not a list of per-epoch records")
+    best = state.get("best_val")
+    wanted = ("cer", "loss") if task == "ctc" else ("accuracy", "loss")
+    if best is not None and (
+        not isinstance(best, dict)
+        or not all(isinstance(best.get(key), (int, float)) and not isinstance(best.get(key), bool) for key in wanted)
+    ):
+        raise bad(f"best_val is not a dict of validation metrics with {' and '.join(wanted)}")
+    for key in ("optimizer", "scheduler", "scaler"):
+        if state.get(key) is not None and not isinstance(state[key], dict):
+            raise bad(f"{key} state is {type(state[key]).__name__}, expected a dict")
 
 
 def _restore_optimization(
@@ -174,7 +202,7 @@ def _restore_optimization(
     saved_epochs = int(saved["config"]["train"]["epochs"])
     if optim.scheduler is not None and saved_epochs == cfg.train.epochs and state.get("scheduler"):
         optim.scheduler.load_state_dict(state["scheduler"])
-    elif optim.scheduler is not None:
+    elif optim.scheduler is not None and int(saved["epoch"]) < cfg.train.epochs:
         # A longer (or shorter) run: the saved schedule was planned for saved_epochs, and loading it would
         # restart cosine near the top or overrun onecycle. Follow the new plan from here.
         advance_scheduler(optim.scheduler, optim.optimizer, int(saved["epoch"]) * steps_per_epoch)

@@ -4,6 +4,10 @@ The page is plain files: index.html + app.js/model.js/preprocess.js/style.css (f
 model.onnx, metadata.json (the model's edgeseq metadata), build.json (what the page needs to know
 about this build) and vendor/ (the onnxruntime-web files for the chosen backend, copied from the
 pinned build of the ``edgeseq-web-assets`` distribution, or from ``ort_dist``). Nothing is fetched from a CDN.
+
+
+The page is written whole into a work folder beside the output folder and swapped in with renames at
+the end (:func:`_swap_in`): a full disk or a kill leaves the earlier page as it was, never half a page.
 """
 
 from __future__ import annotations
@@ -11,13 +15,14 @@ from __future__ import annotations
 import base64
 import dataclasses
 import json
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from edgeseq import __version__
 from edgeseq.errors import ConfigError, ExportError, InputError, ModelFileError, require
-from edgeseq.fileio import ensure_writable_dir, sha256_file, write_bytes_atomic, write_json_atomic
+from edgeseq.fileio import ensure_writable_dir, sha256_file, work_folder, write_bytes_atomic, write_json_atomic
 from edgeseq.runtime.metadata import ModelMetadata
 from edgeseq.web.opcheck import OpCheckReport, check_browser_support
 from edgeseq.web.ortweb import BACKENDS, OrtFiles, locate_ort
@@ -63,12 +68,6 @@ class WebBuildResult:
         out = dataclasses.asdict(self)
         out["opcheck"] = self.opcheck.to_json()
         return out
-
-
-def vendored_ort(ort_dist: str | Path | None, backend: str) -> tuple[Path, str, tuple[str, ...]]:
-    """``(folder, version, file names)`` of the onnxruntime-web files for ``backend`` (see :func:`locate_ort`)."""
-    files = locate_ort(ort_dist, backend)
-    return files.folder, files.version, files.names
 
 
 def _load_model(model_path: Path) -> Any:
@@ -129,12 +128,15 @@ def _has_float16(model: Any) -> bool:
     return any(v.type.tensor_type.elem_type == float16 for v in values)
 
 
-def _prepare_out_dir(out_dir: Path) -> None:
-    """Refuse a non-empty folder that is not an earlier page; remove the earlier page's files."""
+def _previous_page(out_dir: Path) -> set[str]:
+    """Refuse a non-empty folder that is not an earlier page; returns the earlier page's top-level names.
+
+    Raises:
+        InputError: the folder holds other files and no ``build.json``, or an unreadable one.
+    """
     ensure_writable_dir(out_dir)
-    entries = list(out_dir.iterdir())
-    if not entries:
-        return
+    if not any(out_dir.iterdir()):
+        return set()
     previous = out_dir / "build.json"
     if not previous.is_file():
         raise InputError(
@@ -143,12 +145,23 @@ def _prepare_out_dir(out_dir: Path) -> None:
         )
     try:
         old_files = json.loads(previous.read_text(encoding="utf-8")).get("files", {})
-    except json.JSONDecodeError:
+    except (json.JSONDecodeError, UnicodeDecodeError, AttributeError):
         raise InputError(f"{previous} is not valid JSON; remove the folder or pick another -o") from None
-    for name in [*old_files, PAGE_DATA]:  # page-data.js is not listed in build.json (it embeds build.json)
-        path = (out_dir / name).resolve()
-        if path.is_file() and out_dir.resolve() in path.parents:  # never outside the page folder
-            path.unlink()
+    return {str(name).split("/")[0] for name in old_files} | {"build.json", PAGE_DATA}  # page-data.js is not listed
+
+
+def _swap_in(page: Path, out_dir: Path, previous: set[str]) -> None:
+    """Put the finished ``page`` folder in ``out_dir``'s place; files there that were not the earlier page stay.
+
+    Two renames on one file system: the earlier page moves into the work folder (removed afterwards),
+    the new one takes its name, then the other files move back.
+    """
+    backup = page.parent / "previous"
+    os.replace(out_dir, backup)
+    os.replace(page, out_dir)
+    for entry in backup.iterdir():
+        if entry.name not in previous and not (out_dir / entry.name).exists():
+            os.replace(entry, out_dir / entry.name)
 
 
 class _PageWriter:
@@ -193,6 +206,7 @@ def build_web(
         ModelFileError: missing/corrupt model or no edgeseq metadata.
         ExportError: the graph uses opsets/operators onnxruntime-web lacks, or external data.
         InputError: the output folder is unusable, or the onnxruntime-web files are missing.
+        WriteError: the page could not be written (disk full); the earlier page is left as it was.
     """
     _check_arguments(backend, top_k)
     model_path, out_dir = Path(model_path), Path(out_dir)
@@ -201,28 +215,16 @@ def build_web(
     meta = _metadata(model, model_path)
     report = check_browser_support(model)
     ort_files = locate_ort(ort_dist, backend)
-    _prepare_out_dir(out_dir)
-    page = _write_page(out_dir, model_path, meta, ort_files)
-    model_sha = sha256_file(out_dir / MODEL_FILE)
-    build_info = {
-        "title": title or model_path.stem,
-        "model_file": MODEL_FILE,
-        "model_sha256": model_sha,
-        "backend": backend,
-        "ort_version": ort_files.version,
-        "ort_module": ort_files.names[0],
-        "ort_files": list(ort_files.names),  # module, its WebAssembly loader, the binary
-        "embedded": embed,
-        "top_k": top_k,
-        "pillow_vertical_pass_first": pillow_vertical_pass_first(),
-        "edgeseq_version": __version__,
-        "opcheck": report.to_json(),
-        "files": dict(page.written),
-    }
-    write_json_atomic(out_dir / "build.json", build_info)
-    page.written["build.json"] = (out_dir / "build.json").stat().st_size
-    if embed:
-        _write_page_data(page)
+    previous = _previous_page(out_dir)
+    with work_folder(out_dir, ".web") as stage:
+        page = _write_page(stage, model_path, meta, ort_files)
+        model_sha = sha256_file(stage / MODEL_FILE)
+        build_info = _build_info(title or model_path.stem, model_sha, (backend, top_k, embed), ort_files, report, page)
+        write_json_atomic(stage / "build.json", build_info)
+        page.written["build.json"] = (stage / "build.json").stat().st_size
+        if embed:
+            _write_page_data(page)
+        _swap_in(stage, out_dir, previous)
     return WebBuildResult(
         out_dir=str(out_dir),
         files=page.written,
@@ -245,6 +247,33 @@ def _write_page_data(page: _PageWriter) -> None:
     )
     header = "// written by `edgeseq web`: the page's files for opening it from disk (see boot.js)\n"
     page.put(PAGE_DATA, f"{header}window.edgeseqPageFiles = {{\n{entries}\n}};\n".encode())
+
+
+def _build_info(
+    title: str,
+    model_sha: str,
+    options: tuple[str, int, bool],
+    ort_files: OrtFiles,
+    report: OpCheckReport,
+    page: _PageWriter,
+) -> dict[str, Any]:
+    """``build.json``: what the page needs to know about this build (``options``: backend, top-k, embedded)."""
+    backend, top_k, embed = options
+    return {
+        "title": title,
+        "model_file": MODEL_FILE,
+        "model_sha256": model_sha,
+        "backend": backend,
+        "ort_version": ort_files.version,
+        "ort_module": ort_files.names[0],
+        "ort_files": list(ort_files.names),  # module, its WebAssembly loader, the binary
+        "embedded": embed,
+        "top_k": top_k,
+        "pillow_vertical_pass_first": pillow_vertical_pass_first(),
+        "edgeseq_version": __version__,
+        "opcheck": report.to_json(),
+        "files": dict(page.written),
+    }
 
 
 def _check_arguments(backend: str, top_k: int) -> None:

@@ -271,11 +271,23 @@ def test_bad_files(predictor, tmp_path):
         assert isinstance(_outcome("runtime: bad file as str", predictor.predict, str(tmp_path / name)), EdgeseqError)
 
 
-@pytest.mark.parametrize("mode", ["1", "L", "LA", "P", "PA", "RGB", "RGBA", "CMYK", "YCbCr", "I", "I;16", "F", "HSV"])
+@pytest.mark.parametrize("mode", ["1", "L", "LA", "P", "PA", "RGB", "RGBA", "CMYK", "YCbCr", "I", "I;16", "F"])
 def test_every_pil_mode(predictor, mode):
-    """Every mode Pillow can create converts to the model's color ("L"): one result each."""
+    """Every mode Pillow converts to the model's color ("L"): one result each."""
     image = Image.new(mode, (12, 9))
     _check_predictions(_expect("runtime: PIL image of any mode", Accepted(), predictor.predict, image))
+
+
+@pytest.mark.parametrize("mode", ["HSV", "LAB"])
+def test_pil_modes_without_a_gray_conversion_are_refused(predictor, mode):
+    """Pillow has no faithful HSV/LAB -> L conversion: refused with the modes it takes, not a wrong answer."""
+    image = Image.new(mode, (12, 9))
+    _expect(
+        "runtime: PIL image of a colour space",
+        Refused(rf"got mode '{mode}'; expected one of"),
+        predictor.predict,
+        image,
+    )
 
 
 @pytest.mark.parametrize(

@@ -40,8 +40,10 @@ def test_runtime_predicts_without_torch_and_agrees_with_torch(tiny_classifier, d
 
 # Heavy optional packages the runtime must never need: importing any of them raises ImportError here.
 BLOCKED = ("torch", "torchvision", "onnx", "onnxscript", "onnxslim", "sklearn", "matplotlib", "openvino")
-# edgeseq modules a runtime import may load: the L0 core and the runtime itself (tests/test_architecture.py)
-CORE = ("edgeseq", "edgeseq.errors", "edgeseq.registry", "edgeseq.fileio", "edgeseq.config", "edgeseq.cpu")
+# edgeseq modules a runtime import may load: the L0 core (LAYERS[0] of tests/test_architecture.py, packages
+# with their submodules) and the runtime itself
+CORE = ("edgeseq", "edgeseq.errors", "edgeseq.registry", "edgeseq.fileio", "edgeseq.config", "edgeseq.cpu",
+        "edgeseq.presets", "edgeseq.memory", "edgeseq.budget")  # fmt: skip
 
 IMPORT_EVERY_RUNTIME_MODULE = f"""
 import importlib, pkgutil, sys
@@ -57,7 +59,8 @@ for name in [*names, "edgeseq.runtime", "edgeseq.cpu", "edgeseq.errors"]:
     importlib.import_module(name)
     above = sorted(
         m for m in sys.modules
-        if m.startswith("edgeseq.") and not m.startswith("edgeseq.runtime") and m not in {CORE!r}
+        if m.startswith("edgeseq.") and not m.startswith("edgeseq.runtime")
+        and not any(m == c or m.startswith(c + ".") for c in {CORE!r})
     )
     if above:
         problems.append(f"{{name}} loaded {{above}}")

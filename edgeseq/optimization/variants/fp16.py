@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from edgeseq.fileio import atomic_path
+from edgeseq.fileio import atomic_with_sidecars
+from edgeseq.optimization.external import has_external_data, save_model
 from edgeseq.optimization.variants.base import BuildContext, VariantBuilder, register_variant
 
 
@@ -32,12 +33,13 @@ def convert_fp16(
     import onnx
     from onnxruntime.transformers.float16 import convert_float_to_float16
 
+    external = has_external_data(src)
     model = onnx.load(str(src))
     converted = convert_float_to_float16(
         model, keep_io_types=keep_io_types, op_block_list=list(op_block_list) if op_block_list is not None else None
     )
-    with atomic_path(dst) as tmp:
-        onnx.save(converted, str(tmp))
+    with atomic_with_sidecars(dst) as out:
+        save_model(converted, out, external)
     return Path(dst)
 
 

@@ -6,7 +6,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from edgeseq.fileio import write_bytes_atomic
+from edgeseq.fileio import atomic_with_sidecars
+from edgeseq.optimization.external import copy_model
 from edgeseq.optimization.variants.base import BuildContext, VariantBuilder, register_variant
 
 
@@ -25,6 +26,7 @@ class Fp32Builder(VariantBuilder[Fp32Settings]):
     settings_type = Fp32Settings
 
     def build(self, ctx: BuildContext, settings: Fp32Settings, dst: Path) -> dict[str, Any]:
-        """Copy the input model to ``dst``."""
-        write_bytes_atomic(dst, ctx.model.read_bytes())
+        """Copy the input model to ``dst`` (its external data, if any, to ``<dst name>.data``)."""
+        with atomic_with_sidecars(dst) as out:
+            copy_model(ctx.model, out)
         return {}

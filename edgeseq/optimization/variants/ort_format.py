@@ -18,6 +18,7 @@ from typing import Any
 
 from edgeseq.errors import ConfigError, ExportError, InputError
 from edgeseq.fileio import write_bytes_atomic, write_text_atomic
+from edgeseq.optimization.external import has_external_data
 from edgeseq.optimization.variants.base import (
     BuildContext,
     VariantBuilder,
@@ -80,7 +81,8 @@ def convert_to_ort(
 
     Raises:
         ConfigError: an unknown target platform or a ``dst`` not ending in ``.ort``.
-        ExportError: the tool failed or crashed.
+        ExportError: the tool failed or crashed, or ``src`` keeps weights in external data (the ORT
+            format has none).
     """
     dst = Path(dst)
     if dst.suffix != ".ort":
@@ -90,6 +92,11 @@ def convert_to_ort(
             f"ort_target_platform: got {target_platform!r}; expected one of: {', '.join(TARGET_PLATFORMS)}"
         )
     src = Path(src).resolve()
+    if has_external_data(src):
+        raise ExportError(
+            f"{src.name} keeps its weights in external data files; the ORT format holds one file under 2 GiB, "
+            "so this model has no ORT-format variant"
+        )
     with tempfile.TemporaryDirectory(prefix="edgeseq-ort-") as tmp_name:
         tmp = Path(tmp_name)
         model_copy = tmp / "in" / f"{dst.stem}.onnx"  # the tool names its outputs after the input

@@ -12,7 +12,14 @@ from pathlib import Path
 from typing import Any
 
 from edgeseq.config import _choice
-from edgeseq.fileio import atomic_path
+from edgeseq.fileio import atomic_with_sidecars
+from edgeseq.optimization.external import (
+    EXTERNAL_SIZE_THRESHOLD,
+    ORT_EXTERNAL_FILE_ENTRY,
+    ORT_EXTERNAL_MIN_SIZE_ENTRY,
+    data_file_name,
+    has_external_data,
+)
 from edgeseq.optimization.variants.base import BuildContext, VariantBuilder, register_variant
 from edgeseq.runtime.options import CPU, GraphLevel, SessionConfig, session_options
 from edgeseq.runtime.session import open_session
@@ -42,15 +49,17 @@ def optimize_graph(src: str | Path, dst: str | Path, level: str | GraphLevel = G
         SessionLoadError: onnxruntime cannot load ``src``.
     """
     level = GraphLevel.parse(level, what="graph level")
-    with atomic_path(dst) as tmp:
-        # onnxruntime picks the file format from the suffix; ".onnx" keeps it ONNX (not .ort)
-        out = tmp.with_name(tmp.name + ".onnx")
-        try:
-            options = session_options(SessionConfig(threads=1, graph_optimization=level), optimized_model_path=out)
-            open_session(src, options, [CPU])
-            out.replace(tmp)
-        finally:
-            out.unlink(missing_ok=True)
+    with atomic_with_sidecars(dst) as out:  # out ends in .onnx: onnxruntime picks the format from the suffix
+        entries = {}
+        if has_external_data(src):  # weights stay in a side file (a model over 2 GiB cannot hold them)
+            entries = {
+                ORT_EXTERNAL_FILE_ENTRY: data_file_name(out.name),
+                ORT_EXTERNAL_MIN_SIZE_ENTRY: str(EXTERNAL_SIZE_THRESHOLD),
+            }
+        options = session_options(
+            SessionConfig(threads=1, graph_optimization=level), optimized_model_path=out, config_entries=entries
+        )
+        open_session(src, options, [CPU])
     return Path(dst)
 
 

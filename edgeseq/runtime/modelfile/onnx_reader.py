@@ -52,7 +52,7 @@ def _varint(buf: Any, pos: int, end: int) -> tuple[int, int]:
 
 
 def _fields(buf: Any, start: int, end: int) -> Iterator[tuple[int, int, Any]]:
-    """Yield ``(field number, wire type, value)``; LEN values are ``(start, end)`` offsets, not bytes."""
+    """Yield ``(field number, wire type, value)``; LEN and fixed-size values are ``(start, end)`` offsets."""
     pos = start
     value: Any
     while pos < end:
@@ -68,10 +68,10 @@ def _fields(buf: Any, start: int, end: int) -> Iterator[tuple[int, int, Any]]:
                 raise CorruptModel("a field runs past the end of its message (truncated file?)")
             value, pos = (pos, pos + length), pos + length
         elif wire in (_I64, _I32):
-            pos += 8 if wire == _I64 else 4
-            if pos > end:
+            size = 8 if wire == _I64 else 4
+            if pos + size > end:
                 raise CorruptModel("a fixed-size field runs past the end of its message (truncated file?)")
-            value = None
+            value, pos = (pos, pos + size), pos + size
         else:  # 3/4 are the long-deprecated groups; 6/7 do not exist
             raise CorruptModel(f"wire type {wire} in field {number}")
         yield number, wire, value
@@ -250,7 +250,7 @@ def _external_entry(tensor: str, entries: dict[str, str]) -> ExternalData:
         if raw is None:
             numbers[key] = None
             continue
-        if not raw.isdigit():
+        if not (raw.isascii() and raw.isdigit()):  # str.isdigit() also accepts '²', which int() refuses
             raise CorruptModel(f"tensor {tensor!r}: external-data {key} {raw!r} is not a non-negative integer")
         numbers[key] = int(raw)
     return ExternalData(tensor, location, numbers["offset"] or 0, numbers["length"])

@@ -1,4 +1,4 @@
-"""Typed configuration: dataclasses, TOML loading, ``--set key=value`` overrides.
+"""The typed configuration: one dataclass per recipe table, each validating itself.
 
 Standard library only, so the runtime and the CLI can read configs without torch.
 Every check raises :class:`~edgeseq.errors.ConfigError` naming the bad key and what was expected.
@@ -6,18 +6,15 @@ Every check raises :class:`~edgeseq.errors.ConfigError` naming the bad key and w
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 import difflib
-import tomllib
-import types
-import typing
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from edgeseq.config.conversion import check_field_types
 from edgeseq.errors import ConfigError
-from edgeseq.presets import recipe_path
 
 INTERPOLATIONS = ("nearest", "bilinear", "bicubic", "lanczos", "box", "hamming")
 COLOR_MODES = ("L", "RGB")
@@ -35,6 +32,12 @@ DEVICES = ("auto", "cpu", "cuda")
 DEJAVU_CORE_FONTS = tuple(
     f"DejaVu{face}{weight}.ttf" for face in ("Sans", "SansMono", "Serif") for weight in ("", "-Bold")
 )
+# Seeds go to random, numpy (which takes 0 .. 2**32 - 1) and torch.
+MAX_SEED = 2**32 - 1
+# More epochs than this is a typo (a resumed run replays its schedule step by step up to the epoch reached).
+MAX_EPOCHS = 100_000
+# Tables and arrays nested deeper than this are no recipe (tomllib itself recurses without a limit).
+MAX_TOML_DEPTH = 16
 
 
 def _choice(key: str, value: Any, choices: tuple[str, ...]) -> None:
@@ -45,8 +48,15 @@ def _choice(key: str, value: Any, choices: tuple[str, ...]) -> None:
 
 
 def _positive(key: str, value: float, allow_zero: bool = False) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise ConfigError(f"{key}: got {value!r}; expected a finite number")
     if value < 0 or (value == 0 and not allow_zero):
         raise ConfigError(f"{key}: got {value!r}; expected a {'non-negative' if allow_zero else 'positive'} number")
+
+
+def _seed(key: str, value: int) -> None:
+    if not 0 <= value <= MAX_SEED:
+        raise ConfigError(f"{key}: got {value!r}; expected an integer from 0 to {MAX_SEED}")
 
 
 @dataclass
@@ -69,6 +79,7 @@ class PreprocessConfig:
     invert: bool = False  # invert pixel values before normalising (dark text on light → light on dark)
 
     def __post_init__(self) -> None:
+        check_field_types(self, "preprocess")
         _positive("preprocess.height", self.height)
         _positive("preprocess.width", self.width)
         _choice("preprocess.color", self.color, COLOR_MODES)
@@ -115,6 +126,7 @@ class ModelConfig:
     num_classes: int = 0  # 0: taken from the data (labels, or the alphabet for ctc)
 
     def __post_init__(self) -> None:
+        check_field_types(self, "model")
         _choice("model.sequencer", self.sequencer, SEQUENCERS)
         _choice("model.rnn", self.rnn, RNN_KINDS)
         _choice("model.head", self.head, HEADS)
@@ -151,7 +163,9 @@ class DataConfig:
     fonts: list[str] = field(default_factory=lambda: ["builtin", *DEJAVU_CORE_FONTS])
 
     def __post_init__(self) -> None:
+        check_field_types(self, "data")
         _choice("data.dataset", self.dataset, DATASETS)
+        _seed("data.split_seed", self.split_seed)
         if not self.fonts or not all(isinstance(f, str) and f for f in self.fonts):
             raise ConfigError(f"data.fonts: got {self.fonts!r}; expected a non-empty list of font file patterns")
         for key in ("val_fraction", "test_fraction"):
@@ -162,6 +176,11 @@ class DataConfig:
             raise ConfigError("data.val_fraction + data.test_fraction: expected a sum below 1 to leave training data")
         if self.dataset in ("folder", "lines") and not self.root:
             raise ConfigError(f"data.root: required for dataset={self.dataset!r}; expected a folder path")
+        labels = Path(self.labels_file)
+        if not self.labels_file or labels.is_absolute() or ".." in labels.parts:
+            raise ConfigError(
+                f"data.labels_file: got {self.labels_file!r}; expected a file name inside data.root (no '..', not absolute)"
+            )
         _positive("data.num_workers", self.num_workers, allow_zero=True)
         _positive("data.augment_shift", self.augment_shift, allow_zero=True)
         if not self.alphabet:
@@ -196,7 +215,11 @@ class TrainConfig:
     max_steps_per_epoch: int = 0  # 0 = full epochs; >0 caps the steps (smoke tests)
 
     def __post_init__(self) -> None:
+        check_field_types(self, "train")
+        _seed("train.seed", self.seed)
         _positive("train.epochs", self.epochs)
+        if self.epochs > MAX_EPOCHS:
+            raise ConfigError(f"train.epochs: got {self.epochs!r}; expected at most {MAX_EPOCHS}")
         _positive("train.batch_size", self.batch_size)
         _positive("train.lr", self.lr)
         _choice("train.optimizer", self.optimizer, OPTIMIZERS)
@@ -207,6 +230,7 @@ class TrainConfig:
         _positive("train.threads", self.threads, allow_zero=True)
         _positive("train.max_steps_per_epoch", self.max_steps_per_epoch, allow_zero=True)
         _positive("train.step_size", self.step_size)
+        _positive("train.gamma", self.gamma)
 
 
 @dataclass
@@ -220,6 +244,7 @@ class ExperimentConfig:
     train: TrainConfig = field(default_factory=TrainConfig)
 
     def __post_init__(self) -> None:
+        check_field_types(self, "")
         if self.model.head == "ctc" and self.data.dataset not in ("textlines", "lines"):
             raise ConfigError(
                 f"model.head: 'ctc' needs a text-line dataset; got data.dataset={self.data.dataset!r}, "
@@ -238,167 +263,3 @@ class ExperimentConfig:
     def to_dict(self) -> dict[str, Any]:
         """Plain data (JSON/TOML/checkpoint safe)."""
         return dataclasses.asdict(self)
-
-
-# ---------------------------------------------------------------------------------------------
-# Generic dict → dataclass conversion with key and type checking
-
-
-def _type_name(tp: Any) -> str:
-    return getattr(tp, "__name__", str(tp).replace("typing.", ""))
-
-
-def _coerce(key: str, value: Any, tp: Any) -> Any:
-    """Check ``value`` against the annotation ``tp``; ints are accepted where floats are expected."""
-    origin = typing.get_origin(tp)
-    if origin in (typing.Union, types.UnionType):
-        args = typing.get_args(tp)
-        if value is None and type(None) in args:
-            return None
-        errors = []
-        for arg in args:
-            if arg is type(None):
-                continue
-            try:
-                return _coerce(key, value, arg)
-            except ConfigError as exc:
-                errors.append(exc)
-        raise errors[0]
-    if tp is Any:
-        return value
-    if isinstance(tp, type) and dataclasses.is_dataclass(tp):
-        if not isinstance(value, dict):
-            raise ConfigError(f"{key}: got {type(value).__name__}; expected a table")
-        return from_dict(tp, value, prefix=key)
-    if origin is list:
-        (item_tp,) = typing.get_args(tp) or (Any,)
-        if not isinstance(value, (list, tuple)):
-            raise ConfigError(f"{key}: got {value!r}; expected a list of {_type_name(item_tp)}")
-        return [_coerce(f"{key}[{i}]", v, item_tp) for i, v in enumerate(value)]
-    if origin is dict:
-        if not isinstance(value, dict):
-            raise ConfigError(f"{key}: got {value!r}; expected a table")
-        return dict(value)
-    if tp is bool:
-        if not isinstance(value, bool):
-            raise ConfigError(f"{key}: got {value!r}; expected true or false")
-        return value
-    if tp is int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ConfigError(f"{key}: got {value!r}; expected an integer")
-        return value
-    if tp is float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ConfigError(f"{key}: got {value!r}; expected a number")
-        return float(value)
-    if tp is str:
-        if not isinstance(value, str):
-            raise ConfigError(f"{key}: got {value!r}; expected a string")
-        return value
-    return value
-
-
-def _near_miss(cls: type, key: str, prefix: str) -> str:
-    """`` (did you mean 'train.epochs'?)``: the closest whole dotted key, or "" when nothing is close.
-
-    Candidates are this table's keys and, for a key that belongs one table down (``epochs`` written
-    without ``train.``), the keys of the tables inside it; the closest spelling wins.
-    """
-    base = f"{prefix}." if prefix else ""
-    hints = typing.get_type_hints(cls)
-    candidates: dict[str, str] = {}  # the spelling compared with `key` -> the whole dotted key
-    for f in reversed(dataclasses.fields(cls)):  # this table's own keys win a tie (set last)
-        inner = hints[f.name]
-        if isinstance(inner, type) and dataclasses.is_dataclass(inner):
-            candidates.update({sub.name: f"{base}{f.name}.{sub.name}" for sub in dataclasses.fields(inner)})
-    candidates.update({f.name: f"{base}{f.name}" for f in dataclasses.fields(cls)})
-    close = difflib.get_close_matches(key, list(candidates), n=1)
-    return f" (did you mean {candidates[close[0]]!r}?)" if close else ""
-
-
-def from_dict(cls: type, data: dict[str, Any], prefix: str = "") -> Any:
-    """Build dataclass ``cls`` from ``data``, rejecting unknown keys and wrong types by name.
-
-    Args:
-        cls: a dataclass type.
-        data: the parsed TOML table.
-        prefix: the dotted key of this table, for error messages.
-
-    Raises:
-        ConfigError: an unknown key, a wrong type or an invalid value.
-    """
-    hints = typing.get_type_hints(cls)
-    names = [f.name for f in dataclasses.fields(cls)]
-    kwargs = {}
-    for key, value in data.items():
-        dotted = f"{prefix}.{key}" if prefix else key
-        if key not in names:
-            raise ConfigError(
-                f"unknown key {dotted!r}{_near_miss(cls, key, prefix)}; expected one of: {', '.join(names)}"
-            )
-        kwargs[key] = _coerce(dotted, value, hints[key])
-    try:
-        return cls(**kwargs)
-    except TypeError as exc:  # a missing required field
-        raise ConfigError(f"{prefix or cls.__name__}: {exc}") from None
-
-
-def parse_override(text: str) -> tuple[list[str], Any]:
-    """Parse ``key.sub=value``; the value is read as TOML (``3``, ``true``, ``[1, 2]``, ``"x"``) or else a string."""
-    if "=" not in text:
-        raise ConfigError(f"--set {text!r}: expected KEY=VALUE, for example train.epochs=3")
-    key, raw = text.split("=", 1)
-    key = key.strip()
-    if not key:
-        raise ConfigError(f"--set {text!r}: expected KEY=VALUE with a non-empty key")
-    try:
-        value = tomllib.loads(f"v = {raw}")["v"]
-    except tomllib.TOMLDecodeError:
-        value = raw
-    return key.split("."), value
-
-
-def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
-    """Return a copy of the raw config table with ``--set`` overrides applied."""
-    data = copy.deepcopy(data)
-    for text in overrides:
-        path, value = parse_override(text)
-        table = data
-        for part in path[:-1]:
-            table = table.setdefault(part, {})
-            if not isinstance(table, dict):
-                raise ConfigError(f"--set {text!r}: {part!r} is not a table")
-        table[path[-1]] = value
-    return data
-
-
-def read_toml(path: str | Path) -> dict[str, Any]:
-    """Read a TOML file into a dict, with clear errors for a missing or malformed file."""
-    path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"config file {str(path)!r} not found; expected a .toml file")
-    try:
-        with path.open("rb") as fh:
-            return tomllib.load(fh)
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"config file {str(path)!r} is not valid TOML: {exc}") from None
-    except UnicodeDecodeError:
-        raise ConfigError(f"config file {str(path)!r} is not UTF-8 text; expected a .toml file") from None
-
-
-def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> ExperimentConfig:
-    """Load an :class:`ExperimentConfig` from a TOML recipe, applying ``--set`` overrides.
-
-    Args:
-        path: the recipe file, or the name of a shipped recipe (``"digits-rows-lstm"``; see
-            :mod:`edgeseq.presets`); ``None`` starts from the defaults.
-        overrides: ``["train.epochs=3", ...]``.
-    """
-    data = read_toml(recipe_path(path)) if path is not None else {}
-    data = apply_overrides(data, overrides or [])
-    return from_dict(ExperimentConfig, data)
-
-
-def config_from_dict(data: dict[str, Any]) -> ExperimentConfig:
-    """Rebuild an :class:`ExperimentConfig` from :meth:`ExperimentConfig.to_dict` output (e.g. a checkpoint)."""
-    return from_dict(ExperimentConfig, data)
